@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod modem;
 pub mod node;
 pub mod serial;
+pub mod server;
 pub mod session;
 pub mod store;
 pub mod telnet;

@@ -1,1 +1,120 @@
-fn main() {}
+//! The `nuggetnet` command: thin wiring from the command line to the library.
+//!
+//! Each subcommand loads what it needs (config, database) and calls one library entry point;
+//! `anyhow` lives here and nowhere in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use nuggetnet::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "nuggetnet",
+    version,
+    about = "NuggetNet BBS: node manager, door and market"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the BBS: listeners, node manager and sessions (Ctrl-C to stop).
+    Serve {
+        /// Configuration file (default: ./nuggetnet.toml if present, else built-in defaults).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Load tools; results go in BENCHMARKS.md.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create the database if needed and run every pending migration.
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Open many telnet sessions, hold them at the login prompt, measure latencies.
+    Connect(nuggetnet::bench::connect::ConnectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nuggetnet: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nuggetnet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => {
+            let (config, path) = Config::load(config.as_deref())?;
+            init_tracing(&config.logging.filter);
+            match &path {
+                Some(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+                None => tracing::info!("no configuration file; running on defaults"),
+            }
+            nuggetnet::server::serve(config).await?;
+        }
+        Command::Db {
+            command: DbCommand::Migrate { config },
+        } => {
+            let (config, _) = Config::load(config.as_deref())?;
+            let db = nuggetnet::store::Db::open(&config.database.url, 1)
+                .await
+                .with_context(|| format!("database {}", config.database.url))?;
+            db.close().await;
+            println!("database {} is up to date", config.database.url);
+        }
+        Command::Bench {
+            command: BenchCommand::Connect(args),
+        } => {
+            nuggetnet::bench::connect::run(args).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the configured filter.
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

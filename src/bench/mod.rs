@@ -1,1 +1,3 @@
-//! (module under construction in this change)
+//! Load tools behind `nuggetnet bench …`; their results are recorded in `BENCHMARKS.md`.
+
+pub mod connect;
