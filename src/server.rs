@@ -1,22 +1,252 @@
-//! `nuggetnet serve`: builds the database, node manager and listeners, and runs until a signal.
+//! `nuggetnet serve`: the database, the node pool and the listeners, run until a signal.
+//!
+//! [`Server::start`] binds every listener and spawns one accept loop per listener (the same
+//! function for telnet and raw TCP) plus an intake for callers from other transports.
+//! Every task is on one [`TaskTracker`] under one root [`CancellationToken`]: shutdown cancels
+//! the token, each caller gets a goodbye line, and [`Server::shutdown`] waits for the nodes to
+//! finish (up to the configured grace period).
 
-use crate::config::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, ListenerConfig, ListenerKind};
+use crate::node::NodeManager;
+use crate::session::{self, art::Art, Context};
+use crate::store::{Db, StoreError};
+use crate::transport::limit::IpLimiter;
+use crate::transport::{Incoming, TelnetMode, TransportKind};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot create folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot install the signal handler: {0}")]
+    Signal(std::io::Error),
 }
 
-/// Runs the BBS until SIGINT or SIGTERM.
+/// A running BBS.
+pub struct Server {
+    ctx: Arc<Context>,
+    tracker: TaskTracker,
+    listeners: Vec<(ListenerKind, SocketAddr)>,
+    intake: mpsc::Sender<Incoming>,
+}
+
+impl Server {
+    /// Opens the database (migrating it), binds every listener and starts accepting callers.
+    pub async fn start(config: Config) -> Result<Server, ServeError> {
+        let db = Db::open(&config.database.url, config.database.max_connections).await?;
+        Server::start_with_db(config, db).await
+    }
+
+    /// Like [`Server::start`] with a database that is already open and migrated.
+    pub async fn start_with_db(config: Config, db: Db) -> Result<Server, ServeError> {
+        let nodes_dir = &config.bbs.nodes_dir;
+        std::fs::create_dir_all(nodes_dir).map_err(|source| ServeError::Folder {
+            path: nodes_dir.display().to_string(),
+            source,
+        })?;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let nodes = NodeManager::new(config.bbs.nodes.min(crate::config::MAX_NODES) as u16);
+        let ctx = Arc::new(Context {
+            art: Art {
+                ansi_dir: config.bbs.ansi_dir.clone(),
+                atascii_dir: config.bbs.atascii_dir.clone(),
+            },
+            lobby: Arc::new(tokio::sync::Semaphore::new(config.limits.lobby as usize)),
+            config: Arc::new(config),
+            db,
+            nodes,
+            shutdown: shutdown.clone(),
+        });
+        let limiter = IpLimiter::new(ctx.config.limits.per_ip);
+
+        let mut listeners = Vec::new();
+        for listener_config in &ctx.config.listeners {
+            let listener = TcpListener::bind(listener_config.bind)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: listener_config.bind,
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+                addr: listener_config.bind,
+                source,
+            })?;
+            tracing::info!(kind = listener_config.kind.as_str(), %addr, "listening");
+            listeners.push((listener_config.kind, addr));
+            tracker.spawn(accept_loop(
+                listener,
+                listener_config.clone(),
+                ctx.clone(),
+                limiter.clone(),
+                tracker.clone(),
+            ));
+        }
+
+        // Callers from other transports (serial lines, modems) arrive on this channel.
+        let (intake, mut intake_rx) = mpsc::channel::<Incoming>(64);
+        {
+            let ctx = ctx.clone();
+            let calls = tracker.clone();
+            tracker.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = ctx.shutdown.cancelled() => break,
+                        incoming = intake_rx.recv() => match incoming {
+                            Some(incoming) => {
+                                calls.spawn(session::run_call(ctx.clone(), incoming));
+                            }
+                            None => break,
+                        },
+                    }
+                }
+            });
+        }
+
+        Ok(Server {
+            ctx,
+            tracker,
+            listeners,
+            intake,
+        })
+    }
+
+    /// The bound address of the first listener of a kind (useful with port 0).
+    pub fn local_addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| *a)
+    }
+
+    /// The node pool, for status displays.
+    pub fn nodes(&self) -> &NodeManager {
+        &self.ctx.nodes
+    }
+
+    /// The database handle.
+    pub fn db(&self) -> &Db {
+        &self.ctx.db
+    }
+
+    /// Where transports other than the TCP listeners hand over their callers.
+    pub fn intake(&self) -> mpsc::Sender<Incoming> {
+        self.intake.clone()
+    }
+
+    /// The root shutdown token.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.ctx.shutdown.clone()
+    }
+
+    /// Stops accepting, tells every caller goodbye, and waits for the nodes to finish.
+    pub async fn shutdown(self) {
+        tracing::info!(nodes_in_use = self.ctx.nodes.in_use(), "shutting down");
+        self.ctx.shutdown.cancel();
+        self.tracker.close();
+        let grace = Duration::from_secs(self.ctx.config.limits.shutdown_grace_secs);
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!("some calls did not finish within the grace period");
+        }
+        self.ctx.db.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Runs the BBS until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let db = crate::store::Db::open(&config.database.url, config.database.max_connections).await?;
-    db.close().await;
+    let server = Server::start(config).await?;
+    wait_for_signal().await?;
+    server.shutdown().await;
     Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), ServeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    Ok(())
+}
+
+/// Accepts callers on one TCP listener until shutdown.
+async fn accept_loop(
+    listener: TcpListener,
+    config: ListenerConfig,
+    ctx: Arc<Context>,
+    limiter: IpLimiter,
+    calls: TaskTracker,
+) {
+    let (kind, telnet) = match config.kind {
+        ListenerKind::Telnet => (TransportKind::Telnet, TelnetMode::Negotiate),
+        ListenerKind::Raw => (TransportKind::Raw, TelnetMode::RawAutodetect),
+    };
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Some(permit) = limiter.try_acquire(peer.ip()) else {
+            tracing::info!(%peer, "refused: too many connections from this address");
+            calls.spawn(refuse(stream, "Too many connections from your address."));
+            continue;
+        };
+        let incoming = Incoming {
+            stream: Box::new(stream),
+            kind,
+            peer: peer.to_string(),
+            ip: Some(peer.ip()),
+            telnet,
+            charset: config.charset,
+            line_bps: None,
+            caller_id: None,
+        };
+        let ctx = ctx.clone();
+        calls.spawn(async move {
+            let _permit = permit;
+            session::run_call(ctx, incoming).await;
+        });
+    }
+}
+
+/// Tells a refused caller why, in plain text, and closes.
+async fn refuse(mut stream: TcpStream, why: &str) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = stream.write_all(why.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }

@@ -1,1 +1,299 @@
-//! (module under construction in this change)
+//! One caller's whole call: lobby, detection, a node, login, menus, goodbye.
+//!
+//! [`run_call`] is the only entry point. It is given an [`Incoming`] by any transport (TCP
+//! listener, serial line, modem) and a shared [`Context`], and it always finishes the call's
+//! row in the call log, whatever ends the call. The node is held as a guard inside the
+//! [`Term`], so it is freed on every exit path.
+
+pub mod art;
+pub mod lobby;
+pub mod login;
+pub mod menu;
+pub mod term;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::node::{NodeManager, NodeRequest};
+use crate::store::calls::{self, CallSummary};
+use crate::store::Db;
+use crate::terminal::out::Style;
+use crate::terminal::screen::Screen;
+use crate::terminal::{Caps, Charset};
+use crate::transport::connection::Connection;
+use crate::transport::{Incoming, TelnetMode};
+
+use self::term::{End, Term};
+
+/// What every session shares: configuration, database, node pool, art.
+pub struct Context {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub nodes: NodeManager,
+    pub art: art::Art,
+    /// Places in the pre-login lobby (callers who hold no node yet).
+    pub lobby: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the BBS shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// Runs one call from connect to hang-up.
+pub async fn run_call(ctx: Arc<Context>, incoming: Incoming) {
+    let span = tracing::info_span!(
+        "call",
+        transport = incoming.kind.as_str(),
+        peer = %incoming.peer,
+        node = tracing::field::Empty,
+        user = tracing::field::Empty,
+    );
+    async move {
+        let call_id = match calls::start(&ctx.db, incoming.kind.as_str(), &incoming.peer).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the call; continuing without");
+                None
+            }
+        };
+        tracing::info!(caller_id = incoming.caller_id.as_deref(), "connected");
+        let mut outcome = Outcome::default();
+        let end = call(&ctx, incoming, &mut outcome).await;
+        match &end {
+            End::Internal(why) => tracing::error!(reason = %why, "call ended by an internal error"),
+            other => tracing::info!(reason = other.as_str(), "call ended"),
+        }
+        if let Some(id) = call_id {
+            let summary = CallSummary {
+                node: outcome.node,
+                charset: outcome.charset.map(Charset::as_str),
+                user_id: outcome.user_id,
+                end_reason: end.as_str(),
+            };
+            if let Err(e) = calls::finish(&ctx.db, id, &summary).await {
+                tracing::error!(error = %e, "cannot complete the call record");
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// What became known during a call, for the call log.
+#[derive(Debug, Default)]
+struct Outcome {
+    node: Option<u16>,
+    charset: Option<Charset>,
+    user_id: Option<i64>,
+}
+
+async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
+    let limits = &ctx.config.limits;
+    let Ok(lobby_place) = ctx.lobby.clone().try_acquire_owned() else {
+        let mut conn = Connection::new(incoming.stream, TelnetMode::Never);
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            conn.send(b"Too many callers are waiting. Please try again in a minute."),
+        )
+        .await;
+        conn.close().await;
+        return End::Busy;
+    };
+    let conn = Connection::new(incoming.stream, incoming.telnet);
+    let initial = incoming
+        .charset
+        .forced()
+        .map(Caps::for_charset)
+        .unwrap_or_else(|| Caps::for_charset(Charset::Ascii));
+    let mut term = Term::new(
+        conn,
+        initial,
+        Duration::from_secs(limits.idle_timeout_secs),
+        ctx.shutdown.clone(),
+    );
+    let meta = incoming_meta(&incoming);
+    let end = match session(ctx, &mut term, &meta, lobby_place, outcome).await {
+        Ok(()) => End::Logoff,
+        Err(end) => end,
+    };
+    // Say goodbye where the caller can still hear it.
+    let farewell = match &end {
+        End::Shutdown => Some("The BBS is shutting down now. Goodbye!"),
+        End::Idle => Some("Idle too long. Goodbye!"),
+        End::Internal(_) => Some("Something broke on our side. Please call again later."),
+        _ => None,
+    };
+    if let Some(text) = farewell {
+        let mut out = term.out();
+        out.newline();
+        out.styled(text, Style::Warning);
+        out.newline();
+        let _ = tokio::time::timeout(Duration::from_secs(2), term.send(out)).await;
+    }
+    term.close().await;
+    end
+}
+
+/// The parts of an [`Incoming`] the session needs after the stream is taken.
+struct Meta {
+    kind: crate::transport::TransportKind,
+    peer: String,
+    charset: Option<Charset>,
+    line_bps: Option<u32>,
+}
+
+fn incoming_meta(incoming: &Incoming) -> Meta {
+    Meta {
+        kind: incoming.kind,
+        peer: incoming.peer.clone(),
+        charset: incoming.charset.forced(),
+        line_bps: incoming.line_bps,
+    }
+}
+
+async fn session(
+    ctx: &Context,
+    term: &mut Term,
+    meta: &Meta,
+    lobby_place: tokio::sync::OwnedSemaphorePermit,
+    outcome: &mut Outcome,
+) -> Result<(), End> {
+    let limits = &ctx.config.limits;
+    let detected = lobby::run(
+        term,
+        meta.charset,
+        lobby::LobbyTimes {
+            lobby_timeout: Duration::from_secs(limits.lobby_timeout_secs),
+            telnet_wait: Duration::from_millis(limits.telnet_wait_ms),
+            probe_timeout: Duration::from_millis(limits.probe_timeout_ms),
+        },
+    )
+    .await?;
+    term.set_caps(detected.caps);
+    term.discard_typeahead();
+    outcome.charset = Some(detected.caps.charset);
+    tracing::info!(
+        charset = detected.caps.charset.as_str(),
+        width = detected.caps.width,
+        height = detected.caps.height,
+        evidence = detected.evidence,
+        "terminal detected"
+    );
+
+    // Only now, with a human at the keyboard, is a node taken.
+    let request = NodeRequest {
+        transport: meta.kind,
+        peer: meta.peer.clone(),
+        caps: detected.caps,
+        line_bps: meta.line_bps,
+    };
+    let Some(node) = ctx.nodes.try_acquire(request) else {
+        let mut out = term.out();
+        out.newline();
+        out.styled(
+            "All lines are busy. Please call again later.",
+            Style::Warning,
+        );
+        out.newline();
+        term.send(out).await?;
+        return Err(End::Busy);
+    };
+    drop(lobby_place);
+    let number = node.number();
+    outcome.node = Some(number);
+    tracing::Span::current().record("node", number);
+    term.attach_node(node);
+
+    // Welcome.
+    let mut out = term.out();
+    out.newline();
+    term.send(out).await?;
+    let welcome = ctx
+        .art
+        .load("welcome", term.caps().charset)
+        .unwrap_or_else(|| welcome_screen(ctx, number).render(&term.caps()));
+    term.write(&welcome).await?;
+
+    let rules = login::LoginRules {
+        attempts: limits.login_attempts,
+        failure_delay: Duration::from_secs(limits.login_failure_delay_secs),
+    };
+    let mut user = login::login(term, &ctx.db, rules).await?;
+    outcome.user_id = Some(user.id);
+    tracing::Span::current().record("user", user.handle.as_str());
+    tracing::info!("logged in");
+    if let Some(node) = term.node() {
+        node.set_user(&user.handle);
+    }
+    adopt_saved_terminal(term, &user).await?;
+
+    menu::main_menu(term, ctx, &mut user).await?;
+
+    if let Some(node) = term.node() {
+        node.set_activity(crate::node::Activity::LoggingOff);
+    }
+    let goodbye = ctx
+        .art
+        .load("goodbye", term.caps().charset)
+        .unwrap_or_else(|| goodbye_screen(ctx, &user.handle).render(&term.caps()));
+    term.write(&goodbye).await?;
+    Ok(())
+}
+
+/// Applies the user's saved width and height when the saved charset is the one detected, and
+/// says so when the two differ (detection wins: the caller may be on another machine).
+async fn adopt_saved_terminal(term: &mut Term, user: &crate::store::users::User) -> Result<(), End> {
+    let caps = term.caps();
+    if user.charset == caps.charset {
+        if term.naws().is_none() && (user.width, user.height) != (caps.width, caps.height) {
+            term.set_caps(Caps {
+                width: user.width,
+                height: user.height,
+                ..caps
+            });
+        }
+        return Ok(());
+    }
+    term.say(
+        &format!(
+            "(Your saved terminal is {}; this call uses {}. Change it under Settings.)",
+            user.charset, caps.charset
+        ),
+        Style::Dim,
+    )
+    .await
+}
+
+fn welcome_screen(ctx: &Context, node: u16) -> Screen {
+    let mut screen = Screen::new();
+    screen
+        .clear()
+        .title(&format!("Welcome to {}", ctx.config.bbs.name))
+        .paragraph(
+            "Home of NuggetNet, the loosely regulated exchange where greed is good, lunch is \
+             for wimps and the modems are loud.",
+        )
+        .blank()
+        .line(&format!(
+            "You are on node {node} of {}. Sysop: {}.",
+            ctx.nodes.size(),
+            ctx.config.bbs.sysop
+        ))
+        .blank();
+    screen
+}
+
+fn goodbye_screen(ctx: &Context, handle: &str) -> Screen {
+    let mut screen = Screen::new();
+    screen
+        .blank()
+        .title("Goodbye")
+        .paragraph(&format!(
+            "Thanks for calling {}, {handle}. Buy low, sell high, and hang up gently.",
+            ctx.config.bbs.name
+        ))
+        .blank();
+    screen
+}

@@ -89,3 +89,6 @@ impl std::fmt::Debug for Incoming {
             .finish_non_exhaustive()
     }
 }
+
+pub mod connection;
+pub mod limit;

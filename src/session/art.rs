@@ -1,0 +1,68 @@
+//! Hand-drawn art files: `ansi/NAME.ans` (CP437 with ANSI sequences, SAUCE record stripped)
+//! and `atascii/NAME.ata` (raw ATASCII). Plain-ASCII callers, and any screen without a file,
+//! get the screen rendered from its description instead.
+//!
+//! Files are read at each use, so a sysop can redraw art without a restart.
+
+use std::path::PathBuf;
+
+use crate::terminal::sauce;
+use crate::terminal::Charset;
+
+/// Largest art file we send; anything bigger is a mistake, not art.
+const MAX_ART_BYTES: u64 = 256 * 1024;
+
+/// Where art lives.
+#[derive(Debug, Clone)]
+pub struct Art {
+    pub ansi_dir: PathBuf,
+    pub atascii_dir: PathBuf,
+}
+
+impl Art {
+    /// The art for `name` in `charset`, ready to send, or `None` to use the rendered screen.
+    pub fn load(&self, name: &str, charset: Charset) -> Option<Vec<u8>> {
+        let path = match charset {
+            Charset::Ansi => self.ansi_dir.join(format!("{name}.ans")),
+            Charset::Atascii => self.atascii_dir.join(format!("{name}.ata")),
+            Charset::Ascii => return None,
+        };
+        let meta = std::fs::metadata(&path).ok()?;
+        if meta.len() > MAX_ART_BYTES {
+            tracing::warn!(path = %path.display(), "art file too large; using the built-in screen");
+            return None;
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read art file");
+                return None;
+            }
+        };
+        Some(match charset {
+            Charset::Ansi => sauce::strip(&bytes).0.to_vec(),
+            _ => bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_files_and_ascii_fall_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let art = Art {
+            ansi_dir: dir.path().into(),
+            atascii_dir: dir.path().into(),
+        };
+        assert!(art.load("welcome", Charset::Ansi).is_none());
+        assert!(art.load("welcome", Charset::Ascii).is_none());
+        std::fs::write(dir.path().join("welcome.ata"), [0x7D, b'H', b'I', 0x9B]).unwrap();
+        assert_eq!(
+            art.load("welcome", Charset::Atascii).unwrap(),
+            vec![0x7D, b'H', b'I', 0x9B]
+        );
+    }
+}
