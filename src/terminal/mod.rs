@@ -99,3 +99,8 @@ impl Caps {
         }
     }
 }
+
+pub mod atascii;
+pub mod cp437;
+mod fold;
+pub mod out;
