@@ -104,3 +104,4 @@ pub mod atascii;
 pub mod cp437;
 mod fold;
 pub mod out;
+pub mod atascii_screen;
