@@ -11,20 +11,20 @@ use codepage_437::CP437_CONTROL;
 
 /// Glyphs of the C0 range, indexed by byte; `None` marks a control that is passed through.
 const C0_GLYPHS: [Option<char>; 32] = [
-    None,           // 00 NUL
+    None,             // 00 NUL
     Some('\u{263A}'), // 01 ☺
     Some('\u{263B}'), // 02 ☻
     Some('\u{2665}'), // 03 ♥
     Some('\u{2666}'), // 04 ♦
     Some('\u{2663}'), // 05 ♣
     Some('\u{2660}'), // 06 ♠
-    None,           // 07 BEL
-    None,           // 08 BS
-    None,           // 09 HT
-    None,           // 0A LF
+    None,             // 07 BEL
+    None,             // 08 BS
+    None,             // 09 HT
+    None,             // 0A LF
     Some('\u{2642}'), // 0B ♂
-    None,           // 0C FF
-    None,           // 0D CR
+    None,             // 0C FF
+    None,             // 0D CR
     Some('\u{266B}'), // 0E ♫
     Some('\u{263C}'), // 0F ☼
     Some('\u{25BA}'), // 10 ►
@@ -38,7 +38,7 @@ const C0_GLYPHS: [Option<char>; 32] = [
     Some('\u{2191}'), // 18 ↑
     Some('\u{2193}'), // 19 ↓
     Some('\u{2192}'), // 1A →
-    None,           // 1B ESC
+    None,             // 1B ESC
     Some('\u{221F}'), // 1C ∟
     Some('\u{2194}'), // 1D ↔
     Some('\u{25B2}'), // 1E ▲
@@ -91,7 +91,10 @@ mod tests {
     fn glyphs_and_controls() {
         assert_eq!(to_unicode(&[0x01, 0x03, 0x7F, 0xC4, 0xDB]), "☺♥⌂─█");
         assert_eq!(to_unicode(b"\x1b[1;31mHi\r\n"), "\x1b[1;31mHi\r\n");
-        assert_eq!(to_unicode(&[0x07, 0x08, 0x09, 0x0C, 0x00]), "\x07\x08\x09\x0C\x00");
+        assert_eq!(
+            to_unicode(&[0x07, 0x08, 0x09, 0x0C, 0x00]),
+            "\x07\x08\x09\x0C\x00"
+        );
     }
 
     #[test]

@@ -101,7 +101,10 @@ impl Caps {
 }
 
 pub mod atascii;
+pub mod atascii_screen;
 pub mod cp437;
 mod fold;
 pub mod out;
-pub mod atascii_screen;
+pub mod screen;
+#[cfg(test)]
+mod testing;

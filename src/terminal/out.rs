@@ -262,7 +262,12 @@ mod tests {
     #[test]
     fn atascii_translates_and_inverts() {
         let b = bytes(Charset::Atascii, |o| {
-            o.text("{a}~`").newline().styled("Hi", Style::Title).text("↑").clear().bell();
+            o.text("{a}~`")
+                .newline()
+                .styled("Hi", Style::Title)
+                .text("↑")
+                .clear()
+                .bell();
         });
         assert_eq!(b, b"(a)-'\x9b\xc8\xe9\x1b\x1c\x7d\xfd");
         let b = bytes(Charset::Atascii, |o| {
@@ -274,7 +279,10 @@ mod tests {
     #[test]
     fn ascii_is_seven_bit() {
         let b = bytes(Charset::Ascii, |o| {
-            o.text("┌─┐ café\tx").styled("T", Style::Title).newline().backspace_erase();
+            o.text("┌─┐ café\tx")
+                .styled("T", Style::Title)
+                .newline()
+                .backspace_erase();
         });
         assert_eq!(b, b"+-+ cafex\x54\r\n\x08 \x08");
     }
