@@ -104,6 +104,7 @@ pub mod atascii;
 pub mod atascii_screen;
 pub mod cp437;
 mod fold;
+pub mod keys;
 pub mod out;
 pub mod screen;
 #[cfg(test)]
