@@ -105,6 +105,7 @@ pub mod atascii_screen;
 pub mod cp437;
 mod fold;
 pub mod keys;
+pub mod line;
 pub mod out;
 pub mod screen;
 #[cfg(test)]
