@@ -99,3 +99,14 @@ impl Caps {
         }
     }
 }
+
+pub mod atascii;
+pub mod atascii_screen;
+pub mod cp437;
+mod fold;
+pub mod keys;
+pub mod line;
+pub mod out;
+pub mod screen;
+#[cfg(test)]
+mod testing;
