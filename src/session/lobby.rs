@@ -9,7 +9,8 @@
 use std::time::{Duration, Instant};
 
 use crate::terminal::keys::Key;
-use crate::terminal::{ansi_size_probe, charset_from_ttype, clamp_size, Caps, Charset};
+use crate::terminal::detect::{ansi_size_probe, charset_from_ttype, clamp_size};
+use crate::terminal::{Caps, Charset};
 use crate::transport::connection::Input;
 
 use super::term::{End, Term};

@@ -104,7 +104,7 @@ fn handle_options() -> LineOptions {
 fn password_options() -> LineOptions {
     LineOptions {
         max_len: PASSWORD_MAX,
-        mask: Some('*'),
+        mask: true,
         filter: Filter::Printable,
         ..LineOptions::default()
     }
@@ -265,7 +265,9 @@ pub async fn choose_terminal(term: &mut Term) -> Result<Caps, End> {
             Key::Char(c) if c.eq_ignore_ascii_case(&'t') => break Charset::Atascii,
             Key::Char(c) if c.eq_ignore_ascii_case(&'p') => break Charset::Ascii,
             _ => {
-                term.write(b"\r\n").await.ok();
+                let mut out = term.out();
+                out.newline();
+                term.send(out).await?;
             }
         }
     };

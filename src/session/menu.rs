@@ -8,7 +8,7 @@ use crate::store::Db;
 use crate::terminal::keys::Key;
 use crate::terminal::line::{Filter, LineOptions};
 use crate::terminal::out::Style;
-use crate::terminal::screen::{Align, Column, Screen};
+use crate::terminal::screen::{Align, Screen, Table};
 
 use super::login::{self, choose_terminal, describe, PASSWORD_MAX, PASSWORD_MIN};
 use super::term::{End, Term};
@@ -73,9 +73,7 @@ async fn newline(term: &mut Term) -> Result<(), End> {
 
 fn menu_screen(ctx: &Context, user: &User) -> Screen {
     let node = ctx.nodes.in_use();
-    let mut screen = Screen::new();
-    screen
-        .clear()
+    Screen::new()
         .title(&format!("{} - Main Menu", ctx.config.bbs.name))
         .line(&format!(
             "Logged in as {}. {} of {} lines in use.",
@@ -90,8 +88,7 @@ fn menu_screen(ctx: &Context, user: &User) -> Screen {
             ('S', "Your settings"),
             ('G', "Goodbye (log off)"),
         ])
-        .blank();
-    screen
+        .blank()
 }
 
 /// Who's online: one row per occupied node.
@@ -104,18 +101,14 @@ pub async fn who(term: &mut Term, nodes: &NodeManager) -> Result<(), End> {
 /// The who's-online table.
 pub fn who_screen(snapshot: &[NodeStatus], size: u16) -> Screen {
     let now = SystemTime::now();
-    let mut screen = Screen::new();
-    screen.title(&format!("Who's online ({} of {size} nodes)", snapshot.len()));
-    let columns = [
-        Column::new("Node", Align::Right, 4, 0),
-        Column::new("User", Align::Left, 20, 0),
-        Column::new("Doing", Align::Left, 20, 1),
-        Column::new("Line", Align::Left, 13, 2),
-        Column::new("On", Align::Right, 5, 1),
-    ];
-    let rows: Vec<Vec<String>> = snapshot
-        .iter()
-        .map(|s| {
+    let mut table = Table::new()
+        .column("Node", Align::Right, 0)
+        .column("User", Align::Left, 0)
+        .column("Doing", Align::Left, 1)
+        .column("Line", Align::Left, 3)
+        .column("On", Align::Right, 2);
+    for s in snapshot {
+        table.push_row({
             let minutes = now
                 .duration_since(s.since)
                 .map(|d| d.as_secs() / 60)
@@ -124,17 +117,19 @@ pub fn who_screen(snapshot: &[NodeStatus], size: u16) -> Screen {
                 Some(bps) => format!("{} {bps}", s.transport.as_str()),
                 None => s.transport.as_str().to_string(),
             };
-            vec![
+            [
                 s.node.to_string(),
                 s.user.clone().unwrap_or_else(|| "(logging in)".into()),
                 s.activity.to_string(),
                 line,
                 format!("{minutes}m"),
             ]
-        })
-        .collect();
-    screen.table(&columns, &rows).blank();
-    screen
+        });
+    }
+    Screen::continued()
+        .title(&format!("Who's online ({} of {size} nodes)", snapshot.len()))
+        .table(table)
+        .blank()
 }
 
 /// Sends a one-line message to another node.
@@ -213,8 +208,7 @@ async fn message(term: &mut Term, nodes: &NodeManager, user: &User) -> Result<()
 async fn settings(term: &mut Term, db: &Db, user: &mut User) -> Result<(), End> {
     loop {
         set_activity(term, Activity::Settings);
-        let mut screen = Screen::new();
-        screen
+        let screen = Screen::new()
             .title("Your settings")
             .line(&format!("Terminal: {}", describe(&term.caps())))
             .blank()
@@ -250,7 +244,7 @@ async fn settings(term: &mut Term, db: &Db, user: &mut User) -> Result<(), End> 
 async fn change_password(term: &mut Term, db: &Db, user: &mut User) -> Result<(), End> {
     let options = LineOptions {
         max_len: PASSWORD_MAX,
-        mask: Some('*'),
+        mask: true,
         filter: Filter::Printable,
         ..LineOptions::default()
     };

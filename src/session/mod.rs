@@ -101,6 +101,7 @@ async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
         conn.close().await;
         return End::Busy;
     };
+    let meta = incoming_meta(&incoming);
     let conn = Connection::new(incoming.stream, incoming.telnet);
     let initial = incoming
         .charset
@@ -113,7 +114,6 @@ async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
         Duration::from_secs(limits.idle_timeout_secs),
         ctx.shutdown.clone(),
     );
-    let meta = incoming_meta(&incoming);
     let end = match session(ctx, &mut term, &meta, lobby_place, outcome).await {
         Ok(()) => End::Logoff,
         Err(end) => end,
@@ -267,9 +267,7 @@ async fn adopt_saved_terminal(term: &mut Term, user: &crate::store::users::User)
 }
 
 fn welcome_screen(ctx: &Context, node: u16) -> Screen {
-    let mut screen = Screen::new();
-    screen
-        .clear()
+    Screen::new()
         .title(&format!("Welcome to {}", ctx.config.bbs.name))
         .paragraph(
             "Home of NuggetNet, the loosely regulated exchange where greed is good, lunch is \
@@ -281,19 +279,16 @@ fn welcome_screen(ctx: &Context, node: u16) -> Screen {
             ctx.nodes.size(),
             ctx.config.bbs.sysop
         ))
-        .blank();
-    screen
+        .blank()
 }
 
 fn goodbye_screen(ctx: &Context, handle: &str) -> Screen {
-    let mut screen = Screen::new();
-    screen
+    Screen::continued()
         .blank()
         .title("Goodbye")
         .paragraph(&format!(
             "Thanks for calling {}, {handle}. Buy low, sell high, and hang up gently.",
             ctx.config.bbs.name
         ))
-        .blank();
-    screen
+        .blank()
 }

@@ -14,7 +14,8 @@ use crate::terminal::keys::{Key, KeyDecoder};
 use crate::terminal::line::{LineEditor, LineEvent, LineOptions};
 use crate::terminal::out::{Out, Style};
 use crate::terminal::screen::Screen;
-use crate::terminal::{clamp_size, Caps, Charset};
+use crate::terminal::detect::clamp_size;
+use crate::terminal::{Caps, Charset};
 use crate::transport::connection::{Connection, Input};
 
 /// How long a lone ESC waits for the rest of an escape sequence before it counts as the Esc key.
@@ -143,7 +144,7 @@ impl Term {
 
     /// A fresh writer for the caller's charset.
     pub fn out(&self) -> Out {
-        Out::new(self.caps)
+        Out::new(&self.caps)
     }
 
     /// Sends bytes.
@@ -267,7 +268,7 @@ impl Term {
                 "*** Message from {} (node {}):",
                 message.from_user, message.from_node
             ),
-            Style::Highlight,
+            Style::Emphasis,
         );
         out.newline();
         out.text(&message.text);

@@ -36,6 +36,8 @@ pub enum Style {
     Success,
     /// Text the caller typed, echoed back.
     Input,
+    /// A question waiting for the caller's answer.
+    Prompt,
 }
 
 impl Style {
@@ -52,6 +54,7 @@ impl Style {
             Style::Error => "0;1;31",
             Style::Success => "0;1;32",
             Style::Input => "0;1;37",
+            Style::Prompt => "0;1;33",
         }
     }
 
@@ -62,6 +65,7 @@ impl Style {
             Style::Heading | Style::Emphasis | Style::Hotkey | Style::Error | Style::Warning => {
                 "0;1"
             }
+            Style::Prompt => "0;1",
             Style::Normal | Style::Dim | Style::Success | Style::Input => "0",
         }
     }
