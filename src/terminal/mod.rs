@@ -103,6 +103,7 @@ impl Caps {
 pub mod atascii;
 pub mod atascii_screen;
 pub mod cp437;
+pub mod detect;
 mod fold;
 pub mod keys;
 pub mod line;
