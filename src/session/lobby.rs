@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::terminal::keys::Key;
-use crate::terminal::detect::{ansi_size_probe, charset_from_ttype, clamp_size};
+use crate::terminal::detect::{ansi_size_probe, charset_from_ttype, size_from_cpr};
 use crate::terminal::{Caps, Charset};
 use crate::transport::connection::Input;
 
@@ -131,7 +131,7 @@ pub async fn run(
                 }
                 if let Some((row, col)) = find_cpr(&reply) {
                     let mut caps = Caps::for_charset(Charset::Ansi);
-                    if let Some((w, h)) = naws.or_else(|| clamp_size(col, row)) {
+                    if let Some((w, h)) = naws.or_else(|| size_from_cpr(row, col)) {
                         caps.width = w;
                         caps.height = h;
                     }
@@ -156,7 +156,7 @@ pub async fn run(
     term.discard_typeahead();
     let mut out = term.out();
     out.newline();
-    out.text("Press A for ANSI colour, or RETURN for plain text.");
+    out.text("Press A for ANSI colour, T for Atari ATASCII, or RETURN for plain text.");
     out.newline();
     term.send(out).await?;
     loop {
@@ -165,6 +165,7 @@ pub async fn run(
             Key::Char(c) if c.eq_ignore_ascii_case(&'a') => Charset::Ansi,
             Key::Enter => Charset::Ascii,
             Key::Char(c) if c.eq_ignore_ascii_case(&'p') => Charset::Ascii,
+            Key::Char(c) if c.eq_ignore_ascii_case(&'t') => Charset::Atascii,
             _ => continue,
         };
         return Ok(Detected {
