@@ -181,7 +181,7 @@ impl KeyDecoder {
                 mut overflow,
                 mut private,
             } => match b {
-                0x30..=0x3F | 0x20..=0x2F => {
+                0x20..=0x3F => {
                     if matches!(b, b'<'..=b'?') {
                         private = true;
                     }

@@ -12,7 +12,7 @@ use super::out::Out;
 use super::{Caps, Charset};
 
 /// Which characters a field accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub enum Filter {
     /// Any character the caller's charset can show as itself.
     #[default]
@@ -41,7 +41,7 @@ impl Filter {
 }
 
 /// How a [`LineEditor`] behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LineOptions {
     /// The most characters the field holds.
     pub max_len: usize,

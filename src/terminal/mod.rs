@@ -3,6 +3,31 @@
 //! Owns terminal capabilities ([`Caps`]), charsets, rendering of screen descriptions to ANSI
 //! (CP437), ATASCII and plain ASCII, key decoding per charset, and the line editor. Everything
 //! here is pure: no I/O, no clock, no knowledge of transports, users or the game.
+//!
+//! Code map:
+//! - [`out`]: the only place that turns text into charset bytes ([`out::Out`], [`out::Style`]).
+//! - [`screen`]: screens described once and laid out per width ([`screen::Screen`]).
+//! - [`keys`]: bytes in, [`keys::Key`]s out, per charset.
+//! - [`line`]: the line editor state machine.
+//! - [`detect`]: pure detection helpers (TTYPE names, line ends, the ANSI size probe).
+//! - [`cp437`], [`atascii`]: the two character tables; [`sauce`]: art file trailers.
+//! - [`atascii_screen`]: a 40×24 Atari screen model for tests and the sysop's spy view.
+//!
+//! **Invariant:** nothing outside [`out`] decides which byte a character becomes, and no
+//! rendered row is wider than `width - 1` columns.
+
+pub mod atascii;
+pub mod atascii_screen;
+pub mod cp437;
+pub mod detect;
+mod fold;
+pub mod keys;
+pub mod line;
+pub mod out;
+pub mod sauce;
+pub mod screen;
+#[cfg(test)]
+mod testing;
 
 use serde::Deserialize;
 
@@ -99,15 +124,3 @@ impl Caps {
         }
     }
 }
-
-pub mod atascii;
-pub mod atascii_screen;
-pub mod cp437;
-pub mod detect;
-mod fold;
-pub mod keys;
-pub mod line;
-pub mod out;
-pub mod screen;
-#[cfg(test)]
-mod testing;

@@ -175,7 +175,7 @@ impl Out {
 
     /// Appends `n` spaces.
     pub fn spaces(&mut self, n: usize) -> &mut Out {
-        self.buf.extend(std::iter::repeat_n(b' ', n));
+        self.buf.resize(self.buf.len() + n, b' ');
         self
     }
 
