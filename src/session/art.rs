@@ -39,9 +39,11 @@ impl Art {
                 return None;
             }
         };
+        // CP437 art ends at its 0x1A; in ATASCII 0x1A is a graphics glyph, so only a SAUCE
+        // trailer is removed there.
         Some(match charset {
             Charset::Ansi => sauce::strip(&bytes).0.to_vec(),
-            _ => bytes,
+            _ => sauce::strip_record(&bytes).0.to_vec(),
         })
     }
 }

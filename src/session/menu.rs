@@ -41,8 +41,15 @@ pub async fn main_menu(term: &mut Term, ctx: &Context, user: &mut User) -> Resul
         };
         newline(term).await?;
         match choice {
-            'W' => who(term, &ctx.nodes).await?,
-            'M' => message(term, &ctx.nodes, user).await?,
+            // Lists and replies stay on screen under a fresh prompt; RETURN redraws the menu.
+            'W' => {
+                who(term, &ctx.nodes).await?;
+                show_menu = false;
+            }
+            'M' => {
+                message(term, &ctx.nodes, user).await?;
+                show_menu = false;
+            }
             'S' => settings(term, &ctx.db, user).await?,
             'G' | 'Q' => {
                 if term.confirm("Log off now?", true).await? {
@@ -206,20 +213,25 @@ async fn message(term: &mut Term, nodes: &NodeManager, user: &User) -> Result<()
 
 /// Settings: terminal and password.
 async fn settings(term: &mut Term, db: &Db, user: &mut User) -> Result<(), End> {
+    let mut show_screen = true;
     loop {
         set_activity(term, Activity::Settings);
-        let screen = Screen::new()
-            .title("Your settings")
-            .line(&format!("Terminal: {}", describe(&term.caps())))
-            .blank()
-            .menu(&[
-                ('T', "Terminal (charset and width)"),
-                ('P', "Change password"),
-                ('Q', "Back to the main menu"),
-            ])
-            .blank();
-        term.show(&screen).await?;
-        let key = term.hotkey("Settings:").await?;
+        if show_screen {
+            let screen = Screen::new()
+                .title("Your settings")
+                .line(&format!("Terminal: {}", describe(&term.caps())))
+                .blank()
+                .menu(&[
+                    ('T', "Terminal (charset and width)"),
+                    ('P', "Change password"),
+                    ('Q', "Back to the main menu"),
+                ])
+                .blank();
+            term.show(&screen).await?;
+        }
+        // After an action its outcome stays on screen under a fresh prompt.
+        show_screen = false;
+        let key = term.hotkey("Settings (T, P, Q):").await?;
         newline(term).await?;
         match key {
             Key::Char(c) if c.eq_ignore_ascii_case(&'t') => {
@@ -231,11 +243,13 @@ async fn settings(term: &mut Term, db: &Db, user: &mut User) -> Result<(), End> 
                 user.charset = caps.charset;
                 user.width = caps.width;
                 user.height = caps.height;
-                term.say("Saved.", Style::Success).await?;
+                term.say(&format!("Saved: {}.", describe(&caps)), Style::Success)
+                    .await?;
             }
             Key::Char(c) if c.eq_ignore_ascii_case(&'p') => change_password(term, db, user).await?,
             Key::Char(c) if c.eq_ignore_ascii_case(&'q') => return Ok(()),
             Key::Enter | Key::Escape => return Ok(()),
+            Key::Char('?') => show_screen = true,
             _ => {}
         }
     }
