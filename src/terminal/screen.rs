@@ -98,8 +98,9 @@ impl Table {
         let total = |cols: &[(usize, usize)]| {
             cols.iter().map(|c| c.1).sum::<usize>() + gap * cols.len().saturating_sub(1)
         };
-        while total(&cols) > width {
-            // Drop the least important column; among equals, the rightmost.
+        while total(&cols) > width && cols.len() > 1 {
+            // Drop the least important column; among equals, the rightmost. The last column
+            // always stays.
             let candidate = cols
                 .iter()
                 .enumerate()
@@ -694,6 +695,16 @@ mod tests {
             };
             assert_eq!(screen.rows(&caps), line_ends + 1, "{charset}");
         }
+    }
+
+    #[test]
+    fn a_table_keeps_at_least_one_column() {
+        let table = Table::new()
+            .column("Optional", Align::Left, 3)
+            .column("Also optional", Align::Right, 1)
+            .row(["x".repeat(100), "y".repeat(100)]);
+        let screen = Screen::new().table(table);
+        check(|c| screen.render(c), &["Also optional", "yyyy"]);
     }
 
     proptest! {
