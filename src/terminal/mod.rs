@@ -8,7 +8,7 @@
 //! - [`out`]: the only place that turns text into charset bytes ([`out::Out`], [`out::Style`]).
 //! - [`screen`]: screens described once and laid out per width ([`screen::Screen`]).
 //! - [`keys`]: bytes in, [`keys::Key`]s out, per charset.
-//! - [`line`]: the line editor state machine.
+//! - [`mod@line`]: the line editor state machine.
 //! - [`detect`]: pure detection helpers (TTYPE names, line ends, the ANSI size probe).
 //! - [`cp437`], [`atascii`]: the two character tables; [`sauce`]: art file trailers.
 //! - [`atascii_screen`]: a 40×24 Atari screen model for tests and the sysop's spy view.

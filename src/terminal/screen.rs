@@ -3,7 +3,7 @@
 //! Owns layout: word wrapping, truncation, menus in one or two columns and tables that drop
 //! or shrink columns to fit. A [`Screen`] is a list of elements built with a small builder;
 //! [`Screen::render`] lays it out for one [`Caps`] and hands every character to
-//! [`Out`](super::out::Out), which owns the charset. It must not emit bytes itself.
+//! [`Out`], which owns the charset. It must not emit bytes itself.
 //!
 //! **Invariant:** no rendered row is wider than `caps.width - 1` columns. The last column is
 //! never written because ANSI-BBS terminals wrap as soon as it is filled (ansi.md §2) and the
