@@ -221,4 +221,15 @@ mod tests {
         s.feed(&[0x9D]);
         assert_eq!(s.row_text(23).trim_end(), "");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            let mut s = AtasciiScreen::new();
+            s.feed(&bytes);
+            let (r, c) = s.cursor();
+            proptest::prop_assert!(r < ROWS && c < COLS);
+            proptest::prop_assert!(s.contents().lines().count() <= ROWS);
+        }
+    }
 }

@@ -174,10 +174,8 @@ mod tests {
         use crate::terminal::keys::{Key, KeyDecoder};
         assert!(ansi_size_probe().ends_with(b"\x1b[6n\x1b8"));
         let keys = KeyDecoder::new(Charset::Ansi).feed(b"\x1b[24;80R");
-        let [Key::CursorPosition { row, col }] = keys[..] else {
-            panic!("no cursor report in {keys:?}");
-        };
-        assert_eq!(size_from_cpr(row, col), Some((80, 24)));
+        assert_eq!(keys, [Key::CursorPosition { row: 24, col: 80 }]);
+        assert_eq!(size_from_cpr(24, 80), Some((80, 24)));
     }
 
     #[test]

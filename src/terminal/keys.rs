@@ -42,8 +42,9 @@ pub enum Key {
         row: u16,
         col: u16,
     },
-    /// Any other control byte (Ctrl-C is `Control(0x03)`; ATASCII editing keys such as
-    /// insert line 0x9D keep their byte).
+    /// Any other control byte: Ctrl-C is `Control(0x03)`. On ATASCII the Ctrl-letter
+    /// graphics keys 0x00–0x1A (0x0D and 0x0A included: they are glyphs there, not line
+    /// ends) and the editing keys 0x9C–0x9F and 0xFD keep their byte.
     Control(u8),
 }
 

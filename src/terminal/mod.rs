@@ -8,7 +8,7 @@
 //! - [`out`]: the only place that turns text into charset bytes ([`out::Out`], [`out::Style`]).
 //! - [`screen`]: screens described once and laid out per width ([`screen::Screen`]).
 //! - [`keys`]: bytes in, [`keys::Key`]s out, per charset.
-//! - [`line`]: the line editor state machine.
+//! - [`mod@line`]: the line editor state machine.
 //! - [`detect`]: pure detection helpers (TTYPE names, line ends, the ANSI size probe).
 //! - [`cp437`], [`atascii`]: the two character tables; [`sauce`]: art file trailers.
 //! - [`atascii_screen`]: a 40×24 Atari screen model for tests and the sysop's spy view.
@@ -122,5 +122,39 @@ impl Caps {
             height,
             color: charset == Charset::Ansi,
         }
+    }
+}
+
+impl Caps {
+    /// These caps with a size reported by the peer (NAWS or a cursor-position reply), if
+    /// [`detect::clamp_size`] believes it; otherwise unchanged.
+    pub fn with_size(self, cols: u16, rows: u16) -> Caps {
+        match detect::clamp_size(cols, rows) {
+            Some((width, height)) => Caps {
+                width,
+                height,
+                ..self
+            },
+            None => self,
+        }
+    }
+
+    /// The widest row a screen may write; see [`screen::line_width`].
+    pub fn line_width(&self) -> usize {
+        screen::line_width(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_only_taken_when_believable() {
+        let caps = Caps::for_charset(Charset::Ansi);
+        assert_eq!(caps.with_size(132, 50).width, 132);
+        assert_eq!(caps.with_size(0, 0), caps);
+        assert_eq!(caps.with_size(999, 999), caps);
+        assert_eq!(caps.line_width(), 79);
     }
 }

@@ -190,6 +190,11 @@ impl Out {
         &self.buf
     }
 
+    /// Whether nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// The finished bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf

@@ -3,7 +3,7 @@
 //! Owns layout: word wrapping, truncation, menus in one or two columns and tables that drop
 //! or shrink columns to fit. A [`Screen`] is a list of elements built with a small builder;
 //! [`Screen::render`] lays it out for one [`Caps`] and hands every character to
-//! [`Out`](super::out::Out), which owns the charset. It must not emit bytes itself.
+//! [`Out`], which owns the charset. It must not emit bytes itself.
 //!
 //! **Invariant:** no rendered row is wider than `caps.width - 1` columns. The last column is
 //! never written because ANSI-BBS terminals wrap as soon as it is filled (ansi.md §2) and the
@@ -98,8 +98,9 @@ impl Table {
         let total = |cols: &[(usize, usize)]| {
             cols.iter().map(|c| c.1).sum::<usize>() + gap * cols.len().saturating_sub(1)
         };
-        while total(&cols) > width {
-            // Drop the least important column; among equals, the rightmost.
+        while total(&cols) > width && cols.len() > 1 {
+            // Drop the least important column; among equals, the rightmost. The last column
+            // always stays.
             let candidate = cols
                 .iter()
                 .enumerate()
@@ -303,6 +304,29 @@ impl Screen {
         out.into_bytes()
     }
 
+    /// How many rows the screen takes on a terminal with `caps`, counting the prompt's row
+    /// (and ASCII's blank lines in place of a clear). The session uses it to page.
+    pub fn rows(&self, caps: &Caps) -> usize {
+        let width = line_width(caps);
+        let clear_rows = match (self.clear, caps.charset) {
+            (true, Charset::Ascii) => 2,
+            _ => 0,
+        };
+        let element_rows = |element: &Element| match element {
+            Element::Title(_) if caps.charset == Charset::Ascii => 2,
+            Element::Paragraph(text, _) => wrap(text, width).len(),
+            Element::Menu(items) => items.len().div_ceil(menu_columns(width)),
+            Element::Table(table) if table.columns.is_empty() => 0,
+            Element::Table(table) => 2 + table.rows.len(),
+            Element::Title(_)
+            | Element::Line(_)
+            | Element::Rule
+            | Element::Blank
+            | Element::Prompt(_) => 1,
+        };
+        clear_rows + self.elements.iter().map(element_rows).sum::<usize>()
+    }
+
     /// Appends this screen to `out`.
     pub fn render_into(&self, out: &mut Out) {
         let caps = *out.caps();
@@ -367,7 +391,7 @@ fn render_title(out: &mut Out, text: &str, width: usize, charset: Charset) {
 }
 
 fn render_menu(out: &mut Out, items: &[MenuItem], width: usize) {
-    let columns = if width >= 59 { 2 } else { 1 };
+    let columns = menu_columns(width);
     let col_width = width / columns;
     let rows = items.len().div_ceil(columns);
     for r in 0..rows {
@@ -388,6 +412,15 @@ fn render_menu(out: &mut Out, items: &[MenuItem], width: usize) {
             }
         }
         out.newline();
+    }
+}
+
+/// Two menu columns on screens of 60 columns or more, one on narrower ones.
+fn menu_columns(width: usize) -> usize {
+    if width >= 59 {
+        2
+    } else {
+        1
     }
 }
 
@@ -636,6 +669,42 @@ mod tests {
                 check_caps(|c| screen.render(c), &caps, &["Alpha"]);
             }
         }
+    }
+
+    #[test]
+    fn rows_match_what_is_drawn() {
+        let table = Table::new()
+            .column("A", Align::Left, 0)
+            .row(["1"])
+            .row(["2"]);
+        let screen = Screen::new()
+            .title("T")
+            .paragraph(LOREM)
+            .menu(&[('A', "a"), ('B', "b"), ('C', "c")])
+            .table(table)
+            .rule()
+            .blank()
+            .line("x")
+            .prompt("> ");
+        for charset in [Charset::Ansi, Charset::Atascii, Charset::Ascii] {
+            let caps = Caps::for_charset(charset);
+            let bytes = screen.render(&caps);
+            let line_ends = match charset {
+                Charset::Atascii => bytes.iter().filter(|&&b| b == 0x9B).count(),
+                _ => bytes.windows(2).filter(|w| w == b"\r\n").count(),
+            };
+            assert_eq!(screen.rows(&caps), line_ends + 1, "{charset}");
+        }
+    }
+
+    #[test]
+    fn a_table_keeps_at_least_one_column() {
+        let table = Table::new()
+            .column("Optional", Align::Left, 3)
+            .column("Also optional", Align::Right, 1)
+            .row(["x".repeat(100), "y".repeat(100)]);
+        let screen = Screen::new().table(table);
+        check(|c| screen.render(c), &["Also optional", "yyyy"]);
     }
 
     proptest! {
