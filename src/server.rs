@@ -165,7 +165,10 @@ impl Server {
         self.ctx.shutdown.cancel();
         self.tracker.close();
         let grace = Duration::from_secs(self.ctx.config.limits.shutdown_grace_secs);
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some calls did not finish within the grace period");
         }
         self.ctx.db.close().await;

@@ -118,7 +118,10 @@ async fn silent_raw_caller_is_asked_and_gets_plain_ascii() {
     let start = caller.data.len();
     register(&mut caller, "Plain Jane", "asciionly").await;
     let after = &caller.data[start..];
-    assert!(!after.contains(&0x1B), "no escape sequences for plain ASCII");
+    assert!(
+        !after.contains(&0x1B),
+        "no escape sequences for plain ASCII"
+    );
     assert!(after.iter().all(|b| *b < 0x80), "7-bit only");
 }
 

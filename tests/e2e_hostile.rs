@@ -111,11 +111,11 @@ async fn hanging_up_at_every_prompt_frees_the_node_and_keeps_the_database_consis
     let t = TestServer::start(2).await;
     // Each script stops at a different prompt and then hangs up.
     let scripts: &[&[&str]] = &[
-        &[],                                     // lobby
-        &[""],                                   // login prompt
-        &["", "NEW"],                            // new handle
-        &["", "NEW", "Hangup Harry"],            // password
-        &["", "NEW", "Hangup Harry", "secret1"], // password again
+        &[],                                                // lobby
+        &[""],                                              // login prompt
+        &["", "NEW"],                                       // new handle
+        &["", "NEW", "Hangup Harry"],                       // password
+        &["", "NEW", "Hangup Harry", "secret1"],            // password again
         &["", "NEW", "Hangup Harry", "secret1", "secret1"], // terminal question
         &["", "nobody"],                                    // password for a login
     ];
@@ -135,12 +135,12 @@ async fn hanging_up_at_every_prompt_frees_the_node_and_keeps_the_database_consis
         .unwrap()
         .is_none());
     assert_eq!(users::count(t.server.db()).await.unwrap(), 0);
-    // Every call was logged and closed.
+    // Every call was logged when it ended.
     let log = {
         let mut tries = 0;
         loop {
             let log = calls::recent(t.server.db(), 100).await.unwrap();
-            if log.iter().all(|c| c.ended_at.is_some()) || tries > 100 {
+            if log.len() >= scripts.len() || tries > 100 {
                 break log;
             }
             tries += 1;
@@ -166,16 +166,17 @@ async fn per_ip_cap_refuses_extra_connections_in_plain_words() {
     c.expect("Too many connections").await;
     c.expect_closed().await;
     drop(a);
-    // The place comes back once the first caller is gone.
+    // The place comes back once the first caller's hang-up is noticed.
     let mut tries = 0;
     loop {
         let mut d = Caller::atari(t.raw_addr()).await;
-        d.pump(Duration::from_millis(300)).await;
+        d.expect_closed_or("press RETURN").await;
         if d.screen().contains("press RETURN") {
             break;
         }
         tries += 1;
-        assert!(tries < 20, "the per-IP place was never given back");
+        assert!(tries < 50, "the per-IP place was never given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     b.line("").await;
     b.expect("Your handle").await;

@@ -134,7 +134,10 @@ mod tests {
         let (_, reply) = c.process(&[IAC, SB, TTYPE, 1, IAC, SE]);
         assert_eq!(reply, b"\xff\xfa\x18\x00ANSI\xff\xf0");
         let (_, reply) = c.process(&[IAC, DO, NAWS]);
-        assert_eq!(reply, [IAC, WILL, NAWS, IAC, SB, NAWS, 0, 80, 0, 24, IAC, SE]);
+        assert_eq!(
+            reply,
+            [IAC, WILL, NAWS, IAC, SB, NAWS, 0, 80, 0, 24, IAC, SE]
+        );
         let (_, reply) = c.process(&[IAC, DO, 99, IAC, WILL, 1]);
         assert_eq!(reply, [IAC, WONT, 99, IAC, DO, 1]);
     }

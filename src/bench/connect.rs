@@ -328,7 +328,10 @@ pub async fn run(args: ConnectArgs) -> Result<(), BenchError> {
         );
     }
     println!();
-    println!("| latency, {} sessions held | n | p50 | p99 | max |", held.len());
+    println!(
+        "| latency, {} sessions held | n | p50 | p99 | max |",
+        held.len()
+    );
     println!("|---|---|---|---|---|");
     for (name, p) in [
         ("connect to lobby line", lobby),

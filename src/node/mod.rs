@@ -275,7 +275,9 @@ impl Drop for NodeGuard {
 
 impl fmt::Debug for NodeGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeGuard").field("node", &self.node).finish()
+        f.debug_struct("NodeGuard")
+            .field("node", &self.node)
+            .finish()
     }
 }
 

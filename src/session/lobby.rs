@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::terminal::keys::Key;
 use crate::terminal::detect::{ansi_size_probe, charset_from_ttype, size_from_cpr};
+use crate::terminal::keys::Key;
 use crate::terminal::{Caps, Charset};
 use crate::transport::connection::Input;
 
@@ -41,10 +41,7 @@ pub async fn run(
     forced: Option<Charset>,
     times: LobbyTimes,
 ) -> Result<Detected, End> {
-    term.connection()
-        .start()
-        .await
-        .map_err(|_| End::Hangup)?;
+    term.connection().start().await.map_err(|_| End::Hangup)?;
     term.write(LOBBY_PROMPT.as_bytes()).await?;
 
     // Wait for the byte that ends the first line; everything typed before it is dropped.
@@ -181,7 +178,9 @@ pub fn find_cpr(data: &[u8]) -> Option<(u16, u16)> {
     while i + 1 < data.len() {
         if data[i] == 0x1B && data[i + 1] == b'[' {
             let rest = &data[i + 2..];
-            let end = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b';'));
+            let end = rest
+                .iter()
+                .position(|b| !(b.is_ascii_digit() || *b == b';'));
             if let Some(end) = end {
                 if rest[end] == b'R' {
                     let body = std::str::from_utf8(&rest[..end]).ok()?;

@@ -28,18 +28,30 @@ pub const PASSWORD_MAX: usize = 32;
 
 /// Handles nobody may register: commands at the login prompt and names that would confuse.
 const RESERVED: &[&str] = &[
-    "new", "sysop", "all", "everyone", "guest", "nobody", "system", "nuggetnet", "house",
+    "new",
+    "sysop",
+    "all",
+    "everyone",
+    "guest",
+    "nobody",
+    "system",
+    "nuggetnet",
+    "house",
 ];
 
 /// What is wrong with a proposed handle, in words for the caller.
 pub fn check_handle(handle: &str) -> Result<(), String> {
     let len = handle.chars().count();
-    if len < HANDLE_MIN || len > HANDLE_MAX {
+    if !(HANDLE_MIN..=HANDLE_MAX).contains(&len) {
         return Err(format!(
             "A handle is {HANDLE_MIN} to {HANDLE_MAX} characters long."
         ));
     }
-    if !handle.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+    if !handle
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+    {
         return Err("A handle starts with a letter.".into());
     }
     if let Some(bad) = handle
@@ -189,7 +201,9 @@ pub async fn register(term: &mut Term, db: &Db) -> Result<Option<User>, End> {
         break handle;
     };
     let password = loop {
-        let first = term.line("Password (6-32 chars):", password_options()).await?;
+        let first = term
+            .line("Password (6-32 chars):", password_options())
+            .await?;
         if first.chars().count() < PASSWORD_MIN {
             term.say("Too short: at least 6 characters.", Style::Error)
                 .await?;
@@ -335,7 +349,10 @@ mod tests {
         assert!(check_handle("two  spaces").is_err());
         assert!(check_handle("NEW").is_err());
         assert!(check_handle("SysOp").is_err());
-        assert!(check_handle("Brace{").is_err(), "no ATASCII-hostile characters");
+        assert!(
+            check_handle("Brace{").is_err(),
+            "no ATASCII-hostile characters"
+        );
     }
 
     #[tokio::test]

@@ -101,7 +101,8 @@ fn menu_screen(ctx: &Context, user: &User) -> Screen {
 /// Who's online: one row per occupied node.
 pub async fn who(term: &mut Term, nodes: &NodeManager) -> Result<(), End> {
     set_activity(term, Activity::WhoIsOnline);
-    term.show(&who_screen(&nodes.snapshot(), nodes.size())).await?;
+    term.show(&who_screen(&nodes.snapshot(), nodes.size()))
+        .await?;
     Ok(())
 }
 
@@ -134,7 +135,10 @@ pub fn who_screen(snapshot: &[NodeStatus], size: u16) -> Screen {
         });
     }
     Screen::continued()
-        .title(&format!("Who's online ({} of {size} nodes)", snapshot.len()))
+        .title(&format!(
+            "Who's online ({} of {size} nodes)",
+            snapshot.len()
+        ))
         .table(table)
         .blank()
 }
@@ -206,7 +210,10 @@ async fn message(term: &mut Term, nodes: &NodeManager, user: &User) -> Result<()
         },
     );
     match sent {
-        Ok(()) => term.say(&format!("Sent to node {to}."), Style::Success).await,
+        Ok(()) => {
+            term.say(&format!("Sent to node {to}."), Style::Success)
+                .await
+        }
         Err(e) => term.say(&format!("Not sent: {e}."), Style::Error).await,
     }
 }

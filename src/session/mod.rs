@@ -1,7 +1,7 @@
 //! One caller's whole call: lobby, detection, a node, login, menus, goodbye.
 //!
 //! [`run_call`] is the only entry point. It is given an [`Incoming`] by any transport (TCP
-//! listener, serial line, modem) and a shared [`Context`], and it always finishes the call's
+//! listener, serial line, modem) and a shared [`Context`], and it always writes the call's
 //! row in the call log, whatever ends the call. The node is held as a guard inside the
 //! [`Term`], so it is freed on every exit path.
 
@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::node::{NodeManager, NodeRequest};
-use crate::store::calls::{self, CallSummary};
+use crate::store::calls::{self, CallRecord};
 use crate::store::Db;
 use crate::terminal::out::Style;
 use crate::terminal::screen::Screen;
@@ -51,13 +51,8 @@ pub async fn run_call(ctx: Arc<Context>, incoming: Incoming) {
         user = tracing::field::Empty,
     );
     async move {
-        let call_id = match calls::start(&ctx.db, incoming.kind.as_str(), &incoming.peer).await {
-            Ok(id) => Some(id),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot record the call; continuing without");
-                None
-            }
-        };
+        let started_at = crate::store::now_ms();
+        let (transport, peer) = (incoming.kind.as_str(), incoming.peer.clone());
         tracing::info!(caller_id = incoming.caller_id.as_deref(), "connected");
         let mut outcome = Outcome::default();
         let end = call(&ctx, incoming, &mut outcome).await;
@@ -65,16 +60,17 @@ pub async fn run_call(ctx: Arc<Context>, incoming: Incoming) {
             End::Internal(why) => tracing::error!(reason = %why, "call ended by an internal error"),
             other => tracing::info!(reason = other.as_str(), "call ended"),
         }
-        if let Some(id) = call_id {
-            let summary = CallSummary {
-                node: outcome.node,
-                charset: outcome.charset.map(Charset::as_str),
-                user_id: outcome.user_id,
-                end_reason: end.as_str(),
-            };
-            if let Err(e) = calls::finish(&ctx.db, id, &summary).await {
-                tracing::error!(error = %e, "cannot complete the call record");
-            }
+        let record = CallRecord {
+            started_at,
+            transport,
+            peer: &peer,
+            node: outcome.node,
+            charset: outcome.charset.map(Charset::as_str),
+            user_id: outcome.user_id,
+            end_reason: end.as_str(),
+        };
+        if let Err(e) = calls::record(&ctx.db, &record).await {
+            tracing::error!(error = %e, "cannot write the call log");
         }
     }
     .instrument(span)
@@ -244,7 +240,10 @@ async fn session(
 
 /// Applies the user's saved width and height when the saved charset is the one detected, and
 /// says so when the two differ (detection wins: the caller may be on another machine).
-async fn adopt_saved_terminal(term: &mut Term, user: &crate::store::users::User) -> Result<(), End> {
+async fn adopt_saved_terminal(
+    term: &mut Term,
+    user: &crate::store::users::User,
+) -> Result<(), End> {
     let caps = term.caps();
     if user.charset == caps.charset {
         if term.naws().is_none() && (user.width, user.height) != (caps.width, caps.height) {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::node::{NodeGuard, NodeMessage};
+use crate::terminal::detect::clamp_size;
 use crate::terminal::keys::{Key, KeyDecoder};
 use crate::terminal::line::{LineEditor, LineEvent, LineOptions};
 use crate::terminal::out::{Out, Style};
 use crate::terminal::screen::Screen;
-use crate::terminal::detect::clamp_size;
 use crate::terminal::{Caps, Charset};
 use crate::transport::connection::{Connection, Input};
 

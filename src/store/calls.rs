@@ -4,9 +4,13 @@ use sqlx::Row;
 
 use super::{now_ms, Db, StoreError};
 
-/// How a finished call is summed up.
+/// A finished call, as it is written to the log.
 #[derive(Debug, Clone, Default)]
-pub struct CallSummary<'a> {
+pub struct CallRecord<'a> {
+    /// When the caller connected, in ms since the epoch.
+    pub started_at: i64,
+    pub transport: &'a str,
+    pub peer: &'a str,
     pub node: Option<u16>,
     pub charset: Option<&'a str>,
     pub user_id: Option<i64>,
@@ -29,36 +33,28 @@ pub struct Call {
     pub end_reason: Option<String>,
 }
 
-/// Records the start of a call and returns its id.
-pub async fn start(db: &Db, transport: &str, peer: &str) -> Result<i64, StoreError> {
+/// Writes a finished call to the log in one statement (nothing is written while a call is
+/// in progress: the node registry shows live calls, and the connect path stays free of
+/// database round trips).
+pub async fn record(db: &Db, call: &CallRecord<'_>) -> Result<i64, StoreError> {
+    let now = now_ms();
     let row = sqlx::query(
-        "INSERT INTO calls (started_at, transport, peer) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO calls (started_at, ended_at, duration_ms, transport, peer, node, charset, \
+                            user_id, end_reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
-    .bind(now_ms())
-    .bind(transport)
-    .bind(peer)
+    .bind(call.started_at)
+    .bind(now)
+    .bind((now - call.started_at).max(0))
+    .bind(call.transport)
+    .bind(call.peer)
+    .bind(call.node.map(i64::from))
+    .bind(call.charset)
+    .bind(call.user_id)
+    .bind(call.end_reason)
     .fetch_one(db.pool())
     .await?;
     Ok(row.try_get("id")?)
-}
-
-/// Completes a call's row: end time, duration and what became known during it.
-pub async fn finish(db: &Db, id: i64, summary: &CallSummary<'_>) -> Result<(), StoreError> {
-    let now = now_ms();
-    sqlx::query(
-        "UPDATE calls SET ended_at = $1, duration_ms = $1 - started_at, node = $2, charset = $3, \
-                          user_id = $4, end_reason = $5 \
-         WHERE id = $6",
-    )
-    .bind(now)
-    .bind(summary.node.map(i64::from))
-    .bind(summary.charset)
-    .bind(summary.user_id)
-    .bind(summary.end_reason)
-    .bind(id)
-    .execute(db.pool())
-    .await?;
-    Ok(())
 }
 
 /// The most recent calls, newest first.
@@ -95,16 +91,15 @@ mod tests {
     use crate::store::testing::fresh_db;
 
     #[tokio::test]
-    async fn a_call_is_logged_from_start_to_finish() {
+    async fn a_call_is_logged_when_it_ends() {
         let t = fresh_db().await;
-        let id = start(&t.db, "telnet", "127.0.0.1:5555").await.unwrap();
-        let open = recent(&t.db, 10).await.unwrap();
-        assert_eq!(open.len(), 1);
-        assert_eq!(open[0].ended_at, None);
-        finish(
+        let started_at = now_ms() - 1500;
+        let id = record(
             &t.db,
-            id,
-            &CallSummary {
+            &CallRecord {
+                started_at,
+                transport: "telnet",
+                peer: "127.0.0.1:5555",
                 node: Some(3),
                 charset: Some("atascii"),
                 user_id: None,
@@ -114,10 +109,12 @@ mod tests {
         .await
         .unwrap();
         let done = &recent(&t.db, 10).await.unwrap()[0];
+        assert_eq!(done.id, id);
         assert_eq!(done.node, Some(3));
         assert_eq!(done.charset.as_deref(), Some("atascii"));
         assert_eq!(done.end_reason.as_deref(), Some("hangup"));
-        assert!(done.duration_ms.unwrap() >= 0);
+        assert!(done.duration_ms.unwrap() >= 1500);
         assert_eq!(done.transport, "telnet");
+        assert_eq!(done.started_at, started_at);
     }
 }

@@ -94,7 +94,7 @@ enum Display {
     /// An ANSI terminal: CP437 bytes through a VT emulator.
     Ansi(Box<vt100::Parser>),
     /// An Atari in GRAPHICS 0.
-    Atascii(AtasciiScreen),
+    Atascii(Box<AtasciiScreen>),
 }
 
 /// A caller connected over TCP.
@@ -143,7 +143,7 @@ impl Caller {
         let stream = TcpStream::connect(addr).await.unwrap();
         Caller {
             stream,
-            display: Display::Atascii(AtasciiScreen::new()),
+            display: Display::Atascii(Box::new(AtasciiScreen::new())),
             wire: Vec::new(),
             data: Vec::new(),
             telnet: None,
@@ -277,6 +277,14 @@ impl Caller {
                 "expected the server to hang up; screen is:\n{}",
                 self.screen()
             );
+        }
+    }
+
+    /// Reads until `text` is on screen or the server hangs up, whichever comes first.
+    pub async fn expect_closed_or(&mut self, text: &str) {
+        let until = Instant::now() + WAIT;
+        while !self.screen().contains(text) && self.pump(Duration::from_millis(100)).await {
+            assert!(Instant::now() < until, "neither {text:?} nor a hang-up");
         }
     }
 
