@@ -126,8 +126,19 @@ fn db_error(e: impl std::fmt::Display) -> End {
     End::Internal(format!("database: {e}"))
 }
 
+/// Who logged in, and how.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    /// The user as stored after this login was recorded.
+    pub user: User,
+    /// Whether the user registered on this call.
+    pub registered: bool,
+    /// When the user last logged in before this call.
+    pub previous_login_at: Option<i64>,
+}
+
 /// Asks for a handle and password until a user logs in (or registers), or the attempts run out.
-pub async fn login(term: &mut Term, db: &Db, rules: LoginRules) -> Result<User, End> {
+pub async fn login(term: &mut Term, db: &Db, rules: LoginRules) -> Result<LoggedIn, End> {
     let mut failures = 0;
     loop {
         let handle = term
@@ -139,7 +150,13 @@ pub async fn login(term: &mut Term, db: &Db, rules: LoginRules) -> Result<User, 
         }
         if handle.eq_ignore_ascii_case("new") {
             match register(term, db).await? {
-                Some(user) => return Ok(user),
+                Some(user) => {
+                    return Ok(LoggedIn {
+                        user,
+                        registered: true,
+                        previous_login_at: None,
+                    })
+                }
                 None => continue,
             }
         }
@@ -151,7 +168,16 @@ pub async fn login(term: &mut Term, db: &Db, rules: LoginRules) -> Result<User, 
         };
         if let (true, Some(user)) = (ok, user) {
             users::record_login(db, user.id).await.map_err(db_error)?;
-            return Ok(user);
+            let previous_login_at = user.last_login_at;
+            let user = users::find_by_id(db, user.id)
+                .await
+                .map_err(db_error)?
+                .unwrap_or(user);
+            return Ok(LoggedIn {
+                user,
+                registered: false,
+                previous_login_at,
+            });
         }
         failures += 1;
         // One message for both cases, so handles cannot be fished for.
@@ -244,7 +270,10 @@ pub async fn register(term: &mut Term, db: &Db) -> Result<Option<User>, End> {
             )
             .await?;
             users::record_login(db, user.id).await.map_err(db_error)?;
-            Ok(Some(user))
+            Ok(Some(User {
+                times_on: user.times_on + 1,
+                ..user
+            }))
         }
         Err(CreateUserError::HandleTaken) => {
             term.say(

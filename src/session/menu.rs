@@ -82,7 +82,7 @@ fn menu_screen(ctx: &Context, user: &User) -> Screen {
     let node = ctx.nodes.in_use();
     Screen::new()
         .title(&format!("{} - Main Menu", ctx.config.bbs.name))
-        .line(&format!(
+        .paragraph(&format!(
             "Logged in as {}. {} of {} lines in use.",
             user.handle,
             node,

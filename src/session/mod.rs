@@ -216,7 +216,8 @@ async fn session(
         attempts: limits.login_attempts,
         failure_delay: Duration::from_secs(limits.login_failure_delay_secs),
     };
-    let mut user = login::login(term, &ctx.db, rules).await?;
+    let login = login::login(term, &ctx.db, rules).await?;
+    let mut user = login.user;
     outcome.user_id = Some(user.id);
     tracing::Span::current().record("user", user.handle.as_str());
     tracing::info!("logged in");
@@ -224,6 +225,21 @@ async fn session(
         node.set_user(&user.handle);
     }
     adopt_saved_terminal(term, &user).await?;
+    if !login.registered {
+        let last = login
+            .previous_login_at
+            .map(|at| format!(" Your last call was {}.", ago(crate::store::now_ms() - at)))
+            .unwrap_or_default();
+        term.say(
+            &format!(
+                "Welcome back, {}. This is call number {} for you.{last}",
+                user.handle, user.times_on
+            ),
+            Style::Success,
+        )
+        .await?;
+    }
+    term.pause().await?;
 
     menu::main_menu(term, ctx, &mut user).await?;
 
@@ -263,6 +279,15 @@ async fn adopt_saved_terminal(
         Style::Dim,
     )
     .await
+}
+
+/// "today", "yesterday", "5 days ago".
+fn ago(ms: i64) -> String {
+    match ms / 86_400_000 {
+        i64::MIN..=0 => "today".into(),
+        1 => "yesterday".into(),
+        days => format!("{days} days ago"),
+    }
 }
 
 fn welcome_screen(ctx: &Context, node: u16) -> Screen {

@@ -164,10 +164,18 @@ impl Term {
         self.write(&bytes).await
     }
 
-    /// One line of text in a style, followed by a new line.
+    /// Text in a style, word-wrapped to the screen, followed by a new line.
     pub async fn say(&mut self, text: &str, style: Style) -> Result<(), End> {
+        let bytes = Screen::continued()
+            .paragraph_styled(text, style)
+            .render(&self.caps);
+        self.write(&bytes).await
+    }
+
+    /// Waits for any key, so what is on screen can be read before the next screen clears it.
+    pub async fn pause(&mut self) -> Result<(), End> {
+        self.hotkey("Press any key to continue").await?;
         let mut out = self.out();
-        out.styled(text, style);
         out.newline();
         self.send(out).await
     }

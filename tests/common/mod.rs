@@ -311,6 +311,8 @@ pub async fn register(caller: &mut Caller, handle: &str, password: &str) {
     caller.line(password).await;
     caller.expect("Keep it?").await;
     caller.line("").await;
+    caller.expect("Press any key").await;
+    caller.line("").await;
     caller.expect("Main Menu").await;
 }
 
@@ -320,6 +322,8 @@ pub async fn login(caller: &mut Caller, handle: &str, password: &str) {
     caller.line(handle).await;
     caller.expect("Password").await;
     caller.line(password).await;
+    caller.expect("Press any key").await;
+    caller.line("").await;
     caller.expect("Main Menu").await;
 }
 
