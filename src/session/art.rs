@@ -51,6 +51,41 @@ impl Art {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::terminal::atascii_screen::AtasciiScreen;
+    use crate::terminal::cp437;
+
+    fn shipped() -> Art {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        Art {
+            ansi_dir: root.join("ansi"),
+            atascii_dir: root.join("atascii"),
+        }
+    }
+
+    #[test]
+    fn shipped_ansi_welcome_fits_80_columns_without_its_sauce() {
+        let bytes = shipped().load("welcome", Charset::Ansi).unwrap();
+        assert!(!bytes.windows(7).any(|w| w == b"SAUCE00"), "SAUCE stripped");
+        assert!(!bytes.contains(&0x1A));
+        let mut vt = vt100::Parser::new(25, 80, 0);
+        vt.process(cp437::to_unicode(&bytes).as_bytes());
+        let screen = vt.screen().contents();
+        assert!(screen.contains("W H E R E   G R E E D"), "{screen}");
+        assert!(screen.lines().all(|l| l.chars().count() <= 80));
+    }
+
+    #[test]
+    fn shipped_atascii_welcome_fits_40_columns() {
+        let bytes = shipped().load("welcome", Charset::Atascii).unwrap();
+        assert_eq!(bytes[0], 0x7D, "starts by clearing the screen");
+        assert!(!bytes.contains(&b'\r') && !bytes.contains(&b'\n'));
+        let mut screen = AtasciiScreen::new();
+        screen.feed(&bytes);
+        let text = screen.contents();
+        assert!(text.contains("BBS: WHERE GREED IS GOOD"), "{text}");
+        // The logo is drawn in inverse spaces.
+        assert!((0..40).any(|c| screen.is_inverse(0, c)));
+    }
 
     #[test]
     fn missing_files_and_ascii_fall_back() {

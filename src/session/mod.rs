@@ -206,10 +206,15 @@ async fn session(
     let mut out = term.out();
     out.newline();
     term.send(out).await?;
-    let welcome = ctx
-        .art
-        .load("welcome", term.caps().charset)
-        .unwrap_or_else(|| welcome_screen(ctx, number).render(&term.caps()));
+    // Hand-drawn art when there is some for this charset, then the words every caller gets.
+    let caps = term.caps();
+    let welcome = match ctx.art.load("welcome", caps.charset) {
+        Some(mut art) => {
+            art.extend(welcome_screen(ctx, number, false).render(&caps));
+            art
+        }
+        None => welcome_screen(ctx, number, true).render(&caps),
+    };
     term.write(&welcome).await?;
 
     let rules = login::LoginRules {
@@ -290,9 +295,14 @@ fn ago(ms: i64) -> String {
     }
 }
 
-fn welcome_screen(ctx: &Context, node: u16) -> Screen {
-    Screen::new()
-        .title(&format!("Welcome to {}", ctx.config.bbs.name))
+/// The welcome words; `full` adds a cleared screen and a title for callers without art.
+fn welcome_screen(ctx: &Context, node: u16, full: bool) -> Screen {
+    let screen = if full {
+        Screen::new().title(&format!("Welcome to {}", ctx.config.bbs.name))
+    } else {
+        Screen::continued().line(&format!("Welcome to {}", ctx.config.bbs.name))
+    };
+    screen
         .paragraph(
             "Home of NuggetNet, the loosely regulated exchange where greed is good, lunch is \
              for wimps and the modems are loud.",
