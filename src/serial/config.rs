@@ -124,6 +124,18 @@ pub struct SerialPortConfig {
     /// `modem` lines: an idle modem is probed with `AT` this often (seconds); no `OK` means it
     /// is reset. Default 300.
     pub watchdog_secs: u64,
+    /// `modem` lines: milliseconds DTR is held low to reset or hang up the modem. Default 1000.
+    pub dtr_drop_ms: u64,
+    /// `modem` lines: milliseconds to wait after raising DTR before talking to the modem.
+    /// Default 500.
+    pub settle_ms: u64,
+    /// `modem` lines: milliseconds to wait for `OK` after `AT` or an init command. Default 5000.
+    pub command_timeout_ms: u64,
+    /// `modem` lines: the pause written `~` in the init string, in milliseconds. Default 500.
+    pub tilde_ms: u64,
+    /// `modem` lines: milliseconds of silence before and after `+++` when hanging up by
+    /// escape; must exceed the modem's S12 (50 = one second). Default 1100.
+    pub guard_ms: u64,
     /// `virtual-modem` lines: the speed in `CONNECT <speed>`, also the pacing rate. Default:
     /// `baud`.
     pub connect_speed: Option<u32>,
@@ -156,6 +168,11 @@ impl Default for SerialPortConfig {
             rings: 1,
             hangup: HangupMethod::Dtr,
             watchdog_secs: 300,
+            dtr_drop_ms: 1000,
+            settle_ms: 500,
+            command_timeout_ms: 5000,
+            tilde_ms: 500,
+            guard_ms: 1100,
             connect_speed: None,
             answer_delay_ms: 1000,
             pace: true,
@@ -213,7 +230,12 @@ impl SerialPortConfig {
             rings: self.rings,
             carrier_detect: self.watches_carrier(),
             dtr_hangup: self.hangup == HangupMethod::Dtr,
-            watchdog: Duration::from_secs(self.watchdog_secs.max(10)),
+            watchdog: Duration::from_secs(self.watchdog_secs.max(1)),
+            dtr_drop: Duration::from_millis(self.dtr_drop_ms),
+            settle: Duration::from_millis(self.settle_ms),
+            command_timeout: Duration::from_millis(self.command_timeout_ms.max(1)),
+            tilde_pause: Duration::from_millis(self.tilde_ms),
+            guard: Duration::from_millis(self.guard_ms),
             ..AnswerConfig::default()
         }
     }
@@ -325,6 +347,11 @@ mod tests {
             rings = 2
             hangup = "escape"
             watchdog_secs = 60
+            dtr_drop_ms = 600
+            settle_ms = 250
+            command_timeout_ms = 3000
+            tilde_ms = 1000
+            guard_ms = 1200
             connect_speed = 2400
             answer_delay_ms = 0
             pace = false

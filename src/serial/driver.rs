@@ -411,7 +411,17 @@ async fn drive(
                 None
             }
             _ = sleep_until_opt(deadline), if deadline.is_some() => {
-                Some(machine.on_event(Event::Timer, Instant::now().into_std()))
+                // A fresh DCD level first, so a hang-up sees whether the carrier fell.
+                let now = Instant::now().into_std();
+                let mut actions = Vec::new();
+                if watch_dcd {
+                    match port.carrier_detect() {
+                        Ok(level) => actions.extend(machine.on_event(Event::Carrier(level), now)),
+                        Err(e) => break Err(port_err(e)),
+                    }
+                }
+                actions.extend(machine.on_event(Event::Timer, now));
+                Some(actions)
             }
             _ = dcd_tick.tick(), if watch_dcd => match port.carrier_detect() {
                 Ok(level) => Some(machine.on_event(Event::Carrier(level), Instant::now().into_std())),
