@@ -322,11 +322,7 @@ impl AnswerMachine {
     fn on_line(&mut self, line: &str, now: Instant, out: &mut Vec<Action>) {
         let result = parse_result(line);
         match self.state.clone() {
-            State::Probe { .. } => {
-                if result == Some(ResultCode::Ok) {
-                    self.run_step(0, now, out);
-                }
-            }
+            State::Probe { .. } if result == Some(ResultCode::Ok) => self.run_step(0, now, out),
             State::Init {
                 step,
                 waiting_ok: true,
@@ -721,7 +717,7 @@ mod tests {
                 .collect()
         }
         /// Runs reset and init to idle, answering every command with OK.
-        fn to_idle(&mut self) {
+        fn run_to_idle(&mut self) {
             let mut last = self.ev(Event::Start);
             for _ in 0..50 {
                 if last.contains(&Action::Status(LineState::Idle)) {
@@ -783,7 +779,7 @@ mod tests {
     #[test]
     fn answers_after_n_rings_with_caller_id() {
         let mut r = Rig::new(config());
-        r.to_idle();
+        r.run_to_idle();
         let a = r.data(b"\r\nRING\r\n");
         assert_eq!(a, vec![Action::Status(LineState::Ringing { rings: 1 })]);
         r.data(b"\r\nDATE = 1122\r\nTIME = 0230\r\nNMBR = 5551234\r\nNAME = JOE ATARI\r\n");
@@ -810,7 +806,7 @@ mod tests {
     #[test]
     fn rings_far_apart_start_a_new_count() {
         let mut r = Rig::new(config());
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r");
         r.now += Duration::from_secs(9);
         let a = r.data(b"RING\r");
@@ -820,7 +816,7 @@ mod tests {
     #[test]
     fn ringing_that_stops_returns_to_idle() {
         let mut r = Rig::new(config());
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r");
         let a = r.fire();
         assert_eq!(a, vec![Action::Status(LineState::Idle)]);
@@ -832,7 +828,7 @@ mod tests {
             rings: 0,
             ..config()
         });
-        r.to_idle();
+        r.run_to_idle();
         let a = r.data(b"RING\r\n");
         assert!(Rig::sent(&a).is_empty());
         let a = r.data(b"CARRIER 28800\r\nPROTOCOL: LAP-M\r\nCONNECT 115200\r\n");
@@ -854,7 +850,7 @@ mod tests {
                 rings: 1,
                 ..config()
             });
-            r.to_idle();
+            r.run_to_idle();
             r.data(b"RING\r\n");
             let a = r.data(line);
             assert!(
@@ -870,7 +866,7 @@ mod tests {
             rings: 1,
             ..config()
         });
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r\n");
         let a = r.data(b"NO CARRIER\r\n");
         assert!(a.contains(&Action::SetDtr(false)));
@@ -883,7 +879,7 @@ mod tests {
             rings: 1,
             ..config()
         });
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r\n");
         r.data(b"CONNECT 2400\r\n");
         assert!(r.ev(Event::Carrier(true)).is_empty());
@@ -911,7 +907,7 @@ mod tests {
             rings: 1,
             ..config()
         });
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r\n");
         r.data(b"CONNECT 2400\r\n");
         assert!(r.ev(Event::Carrier(false)).is_empty());
@@ -926,7 +922,7 @@ mod tests {
             carrier_detect: false,
             ..config()
         });
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r\n");
         r.data(b"CONNECT 2400\r\n");
         assert_eq!(r.data(b"abc\r\nNO CAR").len(), 1);
@@ -940,7 +936,7 @@ mod tests {
             rings: 1,
             ..config()
         });
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r\n");
         r.data(b"CONNECT 2400\r\n");
         r.ev(Event::Carrier(true));
@@ -964,7 +960,7 @@ mod tests {
             dtr_hangup: false,
             ..config()
         });
-        r.to_idle();
+        r.run_to_idle();
         r.data(b"RING\r\n");
         r.data(b"CONNECT 9600\r\n");
         let a = r.ev(Event::SessionClosed);
@@ -1001,7 +997,7 @@ mod tests {
     #[test]
     fn watchdog_probes_idle_modem_and_resets_when_silent() {
         let mut r = Rig::new(config());
-        r.to_idle();
+        r.run_to_idle();
         let start = r.now;
         let a = r.fire();
         assert_eq!(Rig::sent(&a), b"AT\r");
@@ -1034,7 +1030,7 @@ mod tests {
     #[test]
     fn garbage_and_long_lines_never_panic() {
         let mut r = Rig::new(config());
-        r.to_idle();
+        r.run_to_idle();
         let junk: Vec<u8> = (0..2000u32).map(|i| (i * 37 % 256) as u8).collect();
         r.data(&junk);
         r.data(&[0xFF; 600]);
