@@ -537,3 +537,78 @@ async fn failing_port_is_retried_while_other_lines_work_and_unplug_reopens() {
     flaky_far_again.expect(b"OK\r\n").await;
     rig.stop().await;
 }
+
+#[tokio::test]
+async fn thirty_two_virtual_modem_lines_carry_calls_at_once() {
+    const LINES: usize = 32;
+    let mut configs = Vec::new();
+    let mut ports: Vec<Option<Box<dyn SerialIo + Send>>> = Vec::new();
+    let mut terms = Vec::new();
+    for i in 0..LINES {
+        let (line, term) = pty();
+        configs.push(virtual_config(&format!("v{i}"), CharsetSetting::Auto));
+        ports.push(Some(Box::new(WithLines::new(line, NoLines))));
+        terms.push(term);
+    }
+    // Lines open in any order, so each gets its own opener.
+    let (tx, mut intake) = mpsc::channel(LINES);
+    let registry = LineRegistry::new();
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    for (config, port) in configs.into_iter().zip(ports) {
+        spawn_lines_with(
+            vec![config],
+            QueueOpener::new(vec![port]),
+            tx.clone(),
+            shutdown.clone(),
+            &tracker,
+            registry.clone(),
+        );
+    }
+    let payload: Vec<u8> = (0..4096u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut dialers = Vec::new();
+    for mut term in terms {
+        let payload = payload.clone();
+        dialers.push(tokio::spawn(async move {
+            term.send(b"ATD\r").await;
+            term.expect(b"CONNECT 2400\r\n").await;
+            term.send(b"ping\r").await;
+            term.expect(&payload).await;
+            term
+        }));
+    }
+    let mut sessions = Vec::new();
+    for _ in 0..LINES {
+        let mut call = timeout(Duration::from_secs(10), intake.recv())
+            .await
+            .expect("every line connects")
+            .expect("intake open");
+        let payload = payload.clone();
+        sessions.push(tokio::spawn(async move {
+            let mut got = [0u8; 5];
+            call.stream.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"ping\r");
+            call.stream.write_all(&payload).await.unwrap();
+            call
+        }));
+    }
+    let mut calls = Vec::new();
+    for s in sessions {
+        calls.push(timeout(Duration::from_secs(10), s).await.unwrap().unwrap());
+    }
+    for d in dialers {
+        timeout(Duration::from_secs(10), d).await.unwrap().unwrap();
+    }
+    let connected = registry
+        .snapshot()
+        .iter()
+        .filter(|l| l.state == LineState::Connected { bps: 2400 })
+        .count();
+    assert_eq!(connected, LINES);
+    drop(calls);
+    shutdown.cancel();
+    tracker.close();
+    timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .unwrap();
+}
