@@ -55,14 +55,19 @@ impl PortOpener for QueueOpener {
 
 /// The far end of a PTY: a fake modem or a fake terminal program.
 struct Far {
-    port: SerialStream,
+    port: Box<dyn nuggetnet::transport::Stream>,
     seen: Vec<u8>,
 }
 
 impl Far {
     /// Reads until `needle` arrives and consumes everything up to and including it.
     async fn expect(&mut self, needle: &[u8]) {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        self.expect_within(needle, Duration::from_secs(5)).await
+    }
+
+    /// [`Far::expect`] with a chosen time limit.
+    async fn expect_within(&mut self, needle: &[u8], limit: Duration) {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(pos) = self.seen.windows(needle.len()).position(|w| w == needle) {
                 self.seen.drain(..pos + needle.len());
@@ -99,7 +104,7 @@ fn pty() -> (SerialStream, Far) {
     (
         slave,
         Far {
-            port: master,
+            port: Box::new(master),
             seen: Vec::new(),
         },
     )
@@ -611,4 +616,106 @@ async fn thirty_two_virtual_modem_lines_carry_calls_at_once() {
     timeout(Duration::from_secs(5), tracker.wait())
         .await
         .unwrap();
+}
+
+/// An in-memory "port" for tests on the virtual clock: PTY bytes cross the kernel, which a
+/// paused clock does not wait for, but a duplex pipe is in-process.
+fn memory_port(lines: MockLines) -> (Box<dyn SerialIo + Send>, Far) {
+    let (ours, theirs) = tokio::io::duplex(4096);
+    (
+        Box::new(WithLines::new(ours, lines)),
+        Far {
+            port: Box::new(theirs),
+            seen: Vec::new(),
+        },
+    )
+}
+
+/// Plays reset and the default init string.
+async fn default_init(far: &mut Far) {
+    far.expect(b"AT\r").await;
+    far.send(b"\r\nOK\r\n").await;
+    far.expect(b"ATZ\r").await;
+    far.send(b"\r\nOK\r\n").await;
+    far.expect(b"AT E0 V1 Q0 X4 &C1 &D2 S0=0\r").await;
+    far.send(b"\r\nOK\r\n").await;
+}
+
+fn default_modem(name: &str) -> SerialPortConfig {
+    SerialPortConfig {
+        name: name.into(),
+        device: format!("/dev/test-{name}").into(),
+        mode: LineMode::Modem,
+        baud: 38400,
+        ..SerialPortConfig::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn carrier_loss_ends_session_within_one_virtual_second_at_default_timings() {
+    let carrier = Arc::new(AtomicBool::new(false));
+    let dtr = Arc::new(Mutex::new(Vec::new()));
+    let (port, mut modem) = memory_port(mock_lines(carrier.clone(), dtr.clone()));
+    let mut rig = Rig::start(
+        vec![default_modem("vc")],
+        QueueOpener::new(vec![Some(port)]),
+    );
+    default_init(&mut modem).await;
+    rig.wait_state("vc", |s| *s == LineState::Idle).await;
+    modem.send(b"\r\nRING\r\n").await;
+    modem.expect(b"ATA\r").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    carrier.store(true, Ordering::SeqCst);
+    modem.send(b"\r\nCONNECT 1200\r\n").await;
+    let mut call = rig.call().await;
+    assert_eq!(call.line_bps, Some(1200));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    call.stream.write_all(b"Password: ").await.unwrap();
+    modem.expect(b"Password: ").await;
+
+    let lost = Instant::now();
+    carrier.store(false, Ordering::SeqCst);
+    read_to_eof(&mut call.stream).await;
+    assert!(
+        lost.elapsed() < Duration::from_secs(1),
+        "session ended {:?} after the carrier dropped",
+        lost.elapsed()
+    );
+    rig.wait_state("vc", |s| *s == LineState::HangingUp).await;
+    default_init(&mut modem).await;
+    rig.wait_state("vc", |s| *s == LineState::Idle).await;
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn watchdog_resets_a_modem_that_goes_silent_after_five_minutes() {
+    let carrier = Arc::new(AtomicBool::new(false));
+    let dtr = Arc::new(Mutex::new(Vec::new()));
+    let (port, mut modem) = memory_port(mock_lines(carrier, dtr.clone()));
+    let rig = Rig::start(
+        vec![default_modem("wd")],
+        QueueOpener::new(vec![Some(port)]),
+    );
+    default_init(&mut modem).await;
+    rig.wait_state("wd", |s| *s == LineState::Idle).await;
+    let idle_since = Instant::now();
+    dtr.lock().unwrap().clear();
+
+    // The first probe comes after the watchdog interval; this one is answered.
+    modem.expect_within(b"AT\r", Duration::from_secs(400)).await;
+    assert!(
+        idle_since.elapsed() >= Duration::from_secs(299),
+        "{:?} {:?}",
+        idle_since.elapsed(),
+        rig.registry.snapshot()
+    );
+    modem.send(b"\r\nOK\r\n").await;
+    // The next one is not: the modem is reset (DTR dropped) and initialised again.
+    modem.expect_within(b"AT\r", Duration::from_secs(400)).await;
+    rig.wait_state("wd", |s| matches!(s, LineState::Initialising))
+        .await;
+    assert_eq!(dtr.lock().unwrap().first(), Some(&false));
+    default_init(&mut modem).await;
+    rig.wait_state("wd", |s| *s == LineState::Idle).await;
+    rig.stop().await;
 }

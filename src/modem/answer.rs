@@ -333,10 +333,7 @@ impl AnswerMachine {
                 _ => {}
             },
             State::Idle {
-                rings,
-                last_ring,
-                probe_due,
-                probing,
+                rings, last_ring, ..
             } => {
                 if self.read_caller_id(line) {
                     return;
@@ -368,11 +365,12 @@ impl AnswerMachine {
                                 until: now + self.config.answer_timeout,
                             };
                         } else {
+                            // A RING proves the modem is alive: any probe is settled.
                             self.state = State::Idle {
                                 rings,
                                 last_ring: Some(now),
-                                probe_due,
-                                probing,
+                                probe_due: now + self.config.watchdog,
+                                probing: None,
                             };
                         }
                     }
@@ -549,14 +547,20 @@ impl AnswerMachine {
             }
             State::Answering { until } if now >= until => self.reset(now, true, 1, out),
             State::Connected {
+                bps,
                 since,
                 carrier_seen: false,
-                ..
-            } if self.config.carrier_detect
-                && self.dcd == Some(false)
-                && now >= since + self.config.carrier_grace =>
-            {
-                self.carrier_lost(now, out);
+            } if self.config.carrier_detect && now >= since + self.config.carrier_grace => {
+                if self.dcd == Some(false) {
+                    self.carrier_lost(now, out);
+                } else {
+                    // DCD was never seen low after the grace time: count it as up.
+                    self.state = State::Connected {
+                        bps,
+                        since,
+                        carrier_seen: true,
+                    };
+                }
             }
             State::HangingUp(phase) => self.on_hangup_timer(phase, now, out),
             State::Failed { until } if now >= until => {
@@ -658,8 +662,16 @@ impl LineMachine for AnswerMachine {
                 let ring_end = last_ring
                     .filter(|_| *rings > 0)
                     .map(|t| t + self.config.ring_reset);
-                let probe = probing.unwrap_or(*probe_due);
-                Some(ring_end.map_or(probe, |r| r.min(probe)))
+                // No routine probe while the phone rings; a probe already sent still times out.
+                let probe = if *rings > 0 {
+                    *probing
+                } else {
+                    Some(probing.unwrap_or(*probe_due))
+                };
+                match (ring_end, probe) {
+                    (Some(r), Some(p)) => Some(r.min(p)),
+                    (r, p) => r.or(p),
+                }
             }
             State::Connected {
                 since,
@@ -1025,6 +1037,37 @@ mod tests {
             [Action::Status(LineState::Error { .. })]
         ));
         assert!(r.m.deadline().is_some());
+    }
+
+    #[test]
+    fn ringing_past_the_probe_time_does_not_spin_or_probe() {
+        let mut r = Rig::new(AnswerConfig {
+            rings: 3,
+            ..config()
+        });
+        r.run_to_idle();
+        r.now += Duration::from_secs(299);
+        r.data(b"RING\r\n");
+        r.now += Duration::from_secs(2);
+        // The watchdog time has passed while ringing: the next deadline is the ring reset.
+        let d = r.m.deadline().unwrap();
+        assert!(d > r.now, "deadline in the past would spin the driver");
+        let a = r.fire();
+        assert_eq!(a, vec![Action::Status(LineState::Idle)]);
+        assert!(r.m.deadline().unwrap() > r.now);
+    }
+
+    #[test]
+    fn dcd_that_stays_unknown_through_grace_stops_the_grace_timer() {
+        let mut r = Rig::new(AnswerConfig {
+            rings: 1,
+            ..config()
+        });
+        r.run_to_idle();
+        r.data(b"RING\r\nCONNECT 2400\r\n");
+        assert!(r.fire().is_empty());
+        assert_eq!(r.m.deadline(), None);
+        assert!(r.m.is_connected());
     }
 
     #[test]

@@ -37,6 +37,8 @@ const DCD_POLL: Duration = Duration::from_millis(200);
 const PIPE_BYTES: usize = 4096;
 /// Most bytes queued toward the port before session output is no longer read.
 const MAX_TO_PORT: usize = 4096;
+/// How long to wait before waking a machine again for a deadline it did not move.
+const TIMER_RETRY: Duration = Duration::from_millis(50);
 /// How long a call may go on after shutdown was requested, so the session can say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -350,6 +352,7 @@ async fn drive(
     let mut dcd_tick = tokio::time::interval(DCD_POLL);
     dcd_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown_at: Option<Instant> = None;
+    let mut last_timer: Option<std::time::Instant> = None;
 
     let start = machine.on_event(Event::Start, Instant::now().into_std());
     pump.perform(&mut *port, start).await;
@@ -365,7 +368,15 @@ async fn drive(
                 break Ok(());
             }
         }
-        let deadline = machine.deadline().map(Instant::from_std);
+        // A machine that leaves the deadline it was just woken for in place would make this
+        // loop spin; wake it again a little later instead.
+        let deadline = machine.deadline().map(|d| {
+            if Some(d) == last_timer {
+                Instant::from_std(d) + TIMER_RETRY
+            } else {
+                Instant::from_std(d)
+            }
+        });
         let can_read_port = pump.to_session.is_empty();
         let read_session = pump.in_call()
             && !pump.held
@@ -413,6 +424,7 @@ async fn drive(
             _ = sleep_until_opt(deadline), if deadline.is_some() => {
                 // A fresh DCD level first, so a hang-up sees whether the carrier fell.
                 let now = Instant::now().into_std();
+                last_timer = machine.deadline();
                 let mut actions = Vec::new();
                 if watch_dcd {
                     match port.carrier_detect() {
