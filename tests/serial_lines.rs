@@ -712,10 +712,19 @@ async fn watchdog_resets_a_modem_that_goes_silent_after_five_minutes() {
     modem.send(b"\r\nOK\r\n").await;
     // The next one is not: the modem is reset (DTR dropped) and initialised again.
     modem.expect_within(b"AT\r", Duration::from_secs(400)).await;
-    rig.wait_state("wd", |s| matches!(s, LineState::Initialising))
-        .await;
+    let probed = Instant::now();
+    assert!(dtr.lock().unwrap().is_empty());
+    modem.expect_within(b"AT\r", Duration::from_secs(20)).await;
+    assert!(
+        probed.elapsed() >= Duration::from_secs(5),
+        "the probe had its time"
+    );
     assert_eq!(dtr.lock().unwrap().first(), Some(&false));
-    default_init(&mut modem).await;
+    modem.send(b"\r\nOK\r\n").await;
+    modem.expect(b"ATZ\r").await;
+    modem.send(b"\r\nOK\r\n").await;
+    modem.expect(b"AT E0 V1 Q0 X4 &C1 &D2 S0=0\r").await;
+    modem.send(b"\r\nOK\r\n").await;
     rig.wait_state("wd", |s| *s == LineState::Idle).await;
     rig.stop().await;
 }
