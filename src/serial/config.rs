@@ -109,7 +109,8 @@ pub struct SerialPortConfig {
     pub charset: CharsetSetting,
     /// Whether the port's DCD input is wired and should be watched: a drop ends the call.
     /// Default: true on `modem` lines, false on `direct` lines; ignored on `virtual-modem`
-    /// lines. Without it a modem call ends on `NO CARRIER` text or a port error.
+    /// lines. Without it a modem call ends on `NO CARRIER` text or a port error. A port that
+    /// cannot report DCD (a PTY, some adapters) shows an error until this is set to false.
     pub carrier_detect: Option<bool>,
     /// `modem` lines: the init string. `^M` ends a command (each must answer `OK`), `~` pauses
     /// half a second, `^X` sends a control character. Default

@@ -34,8 +34,9 @@ pub enum Grant {
 /// A token bucket that lets bytes through at a line rate.
 ///
 /// Credit is kept as an exact integer (bit-nanoseconds), so there is no drift over long
-/// outputs. The burst (what may go at once after a pause) is a tenth of a second of output,
-/// at least one byte, which keeps the rate smooth on slow lines.
+/// outputs. A new bucket holds one byte of credit, so output starts at once and then follows
+/// the line rate exactly; after a pause up to a tenth of a second of output (at least one byte)
+/// may go at once, which keeps the rate smooth on slow lines.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     bps: u128,
@@ -48,8 +49,8 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A bucket for an 8N1 line at `bps` bits per second (`bps / 10` bytes per second), full
-    /// at `now`. A rate of 0 is taken as 1 bps.
+    /// A bucket for an 8N1 line at `bps` bits per second (`bps / 10` bytes per second),
+    /// starting at `now` with credit for one byte. A rate of 0 is taken as 1 bps.
     pub fn new(bps: u32, now: Instant) -> TokenBucket {
         TokenBucket::with_framing(bps, 10, now)
     }
@@ -65,7 +66,7 @@ impl TokenBucket {
             bps,
             byte_cost,
             cap,
-            credit: cap,
+            credit: byte_cost,
             last: now,
         }
     }
@@ -246,7 +247,7 @@ mod tests {
             }
             let expect = (bps / 10 * 10) as f64;
             let err = (sent as f64 - expect).abs() / expect;
-            assert!(err < 0.02, "{bps} bps: sent {sent}, expected {expect}");
+            assert!(err < 0.005, "{bps} bps: sent {sent}, expected {expect}");
         }
     }
 
@@ -254,7 +255,7 @@ mod tests {
     fn wait_is_one_byte_time_on_an_empty_bucket() {
         let now = Instant::now();
         let mut b = TokenBucket::new(300, now);
-        assert_eq!(b.take(100, now), Grant::Send(3));
+        assert_eq!(b.take(100, now), Grant::Send(1));
         assert_eq!(
             b.take(1, now),
             Grant::Wait(Duration::from_millis(33) + Duration::from_nanos(333_334))
@@ -270,6 +271,13 @@ mod tests {
         let b = TokenBucket::with_framing(1100, 11, now);
         assert!((b.bytes_per_sec() - 100.0).abs() < 1e-9);
         assert!((TokenBucket::new(2400, now).bytes_per_sec() - 240.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn credit_saved_during_a_pause_is_capped_at_a_tenth_of_a_second() {
+        let now = Instant::now();
+        let mut b = TokenBucket::new(2400, now);
+        assert_eq!(b.take(1000, now + Duration::from_secs(60)), Grant::Send(24));
     }
 
     #[test]
