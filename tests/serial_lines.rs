@@ -620,7 +620,7 @@ async fn thirty_two_virtual_modem_lines_carry_calls_at_once() {
 
 /// An in-memory "port" for tests on the virtual clock: PTY bytes cross the kernel, which a
 /// paused clock does not wait for, but a duplex pipe is in-process.
-fn memory_port(lines: MockLines) -> (Box<dyn SerialIo + Send>, Far) {
+fn memory_port<L: ModemLines + Unpin + 'static>(lines: L) -> (Box<dyn SerialIo + Send>, Far) {
     let (ours, theirs) = tokio::io::duplex(4096);
     (
         Box::new(WithLines::new(ours, lines)),
@@ -726,5 +726,28 @@ async fn watchdog_resets_a_modem_that_goes_silent_after_five_minutes() {
     modem.expect(b"AT E0 V1 Q0 X4 &C1 &D2 S0=0\r").await;
     modem.send(b"\r\nOK\r\n").await;
     rig.wait_state("wd", |s| *s == LineState::Idle).await;
+    rig.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn session_that_ends_while_the_call_is_held_gives_no_carrier() {
+    let (port, mut term) = memory_port(NoLines);
+    let config = SerialPortConfig {
+        answer_delay_ms: 2000,
+        ..virtual_config("hold", CharsetSetting::Auto)
+    };
+    let mut rig = Rig::start(vec![config], QueueOpener::new(vec![Some(port)]));
+    rig.wait_state("hold", |s| *s == LineState::Idle).await;
+    term.type_bytes(b"ATE0DT1\r").await;
+    term.expect(b"\r\nCONNECT 2400\r\n").await;
+    let call = rig.call().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    term.send(b"+++").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    term.expect(b"\r\nOK\r\n").await;
+    // The node kicks the caller while the call is held.
+    drop(call);
+    term.expect(b"\r\nNO CARRIER\r\n").await;
+    rig.wait_state("hold", |s| *s == LineState::Idle).await;
     rig.stop().await;
 }

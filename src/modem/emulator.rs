@@ -367,7 +367,9 @@ impl VirtualModem {
                 b'O' => {
                     p.number();
                     if matches!(self.mode, Mode::OnlineCommand) {
+                        // CONNECT goes out before any session output held meanwhile.
                         actions.push(Action::Send(std::mem::take(reply)));
+                        actions.push(Action::Send(self.result(Res::Connect)));
                         self.mode = Mode::Online;
                         self.last_rx = Some(now);
                         self.plus_count = 0;
@@ -375,7 +377,7 @@ impl VirtualModem {
                         actions.push(Action::Status(LineState::Connected {
                             bps: self.config.connect_bps,
                         }));
-                        return Some(Res::Connect);
+                        return None;
                     }
                     return Some(Res::NoCarrier);
                 }

@@ -37,6 +37,9 @@ const DCD_POLL: Duration = Duration::from_millis(200);
 const PIPE_BYTES: usize = 4096;
 /// Most bytes queued toward the port before session output is no longer read.
 const MAX_TO_PORT: usize = 4096;
+/// How long queued output may take to reach the port after the session closed before the call
+/// is ended anyway (a port stuck in flow control).
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// How long to wait before waking a machine again for a deadline it did not move.
 const TIMER_RETRY: Duration = Duration::from_millis(50);
 /// How long a call may go on after shutdown was requested, so the session can say goodbye.
@@ -230,10 +233,12 @@ struct Pump<'a> {
     to_session: Vec<u8>,
     reader: Option<ReadHalf<DuplexStream>>,
     writer: Option<WriteHalf<DuplexStream>>,
-    /// Session output is not read while the virtual modem holds the call.
+    /// While the virtual modem holds the call, session output is kept here, not sent.
     held: bool,
-    /// The session closed its end; the event waits until queued output reached the port.
-    session_closed: bool,
+    held_output: Vec<u8>,
+    /// When the session closed its end; the event waits until queued output reached the port
+    /// (or [`DRAIN_LIMIT`] passed, for a port stuck in flow control).
+    session_closed: Option<Instant>,
     dtr_warned: bool,
 }
 
@@ -247,7 +252,12 @@ impl Pump<'_> {
         self.writer = None;
         self.to_session.clear();
         self.held = false;
-        self.session_closed = false;
+        self.held_output.clear();
+        self.session_closed = None;
+    }
+
+    fn close_session(&mut self) {
+        self.session_closed.get_or_insert_with(Instant::now);
     }
 
     async fn perform(&mut self, port: &mut (dyn SerialIo + Send), actions: Vec<Action>) {
@@ -269,7 +279,10 @@ impl Pump<'_> {
                     }
                 }
                 Action::Hold => self.held = true,
-                Action::Resume => self.held = false,
+                Action::Resume => {
+                    self.held = false;
+                    self.to_port.append(&mut self.held_output);
+                }
                 Action::EndCall => {
                     if self.in_call() {
                         info!("call ended");
@@ -314,7 +327,7 @@ impl Pump<'_> {
             // The node manager is gone (shutting down): the call ends at once, which the
             // machine learns as a session close on the next turn.
             warn!("no node manager to take the call");
-            self.session_closed = true;
+            self.close_session();
             return;
         }
         self.reader = Some(reader);
@@ -344,7 +357,8 @@ async fn drive(
         reader: None,
         writer: None,
         held: false,
-        session_closed: false,
+        held_output: Vec::new(),
+        session_closed: None,
         dtr_warned: false,
     };
     let mut port_buf = vec![0u8; 1024];
@@ -358,7 +372,11 @@ async fn drive(
     pump.perform(&mut *port, start).await;
 
     let result = loop {
-        if pump.session_closed && pump.to_port.is_empty() {
+        let drained = pump
+            .session_closed
+            .map(|at| pump.to_port.is_empty() || Instant::now() >= at + DRAIN_LIMIT);
+        if drained == Some(true) {
+            pump.to_port.clear();
             pump.end_call();
             let actions = machine.on_event(Event::SessionClosed, Instant::now().into_std());
             pump.perform(&mut *port, actions).await;
@@ -378,10 +396,13 @@ async fn drive(
             }
         });
         let can_read_port = pump.to_session.is_empty();
-        let read_session = pump.in_call()
-            && !pump.held
-            && !pump.session_closed
-            && pump.to_port.len() < MAX_TO_PORT;
+        let queued = if pump.held {
+            pump.held_output.len()
+        } else {
+            pump.to_port.len()
+        };
+        let read_session = pump.in_call() && pump.session_closed.is_none() && queued < MAX_TO_PORT;
+        let drain_deadline = pump.session_closed.map(|at| at + DRAIN_LIMIT);
         let write_session = !pump.to_session.is_empty();
         let now_event: Option<Vec<Action>> = tokio::select! {
             _ = ctx.shutdown.cancelled(), if shutdown_at.is_none() => {
@@ -389,6 +410,7 @@ async fn drive(
                 None
             }
             _ = sleep_until_opt(shutdown_at), if shutdown_at.is_some() => None,
+            _ = sleep_until_opt(drain_deadline), if drain_deadline.is_some() => None,
             io = port_io(&mut *port, &pump.to_port, can_read_port, &mut port_buf) => match io {
                 PortIo::Wrote(0) => break Err(port_err(io::ErrorKind::WriteZero.into())),
                 PortIo::Wrote(n) => {
@@ -404,8 +426,11 @@ async fn drive(
             },
             r = session_read(pump.reader.as_mut(), &mut session_buf), if read_session => {
                 match r {
+                    Ok(n) if n > 0 && pump.held => {
+                        pump.held_output.extend_from_slice(&session_buf[..n])
+                    }
                     Ok(n) if n > 0 => pump.to_port.extend_from_slice(&session_buf[..n]),
-                    _ => pump.session_closed = true,
+                    _ => pump.close_session(),
                 }
                 None
             }
@@ -416,7 +441,7 @@ async fn drive(
                     }
                     _ => {
                         pump.to_session.clear();
-                        pump.session_closed = true;
+                        pump.close_session();
                     }
                 }
                 None
