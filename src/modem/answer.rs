@@ -358,8 +358,12 @@ impl AnswerMachine {
                             _ => rings + 1,
                         };
                         out.push(Action::Status(LineState::Ringing { rings }));
-                        if self.config.rings > 0 && rings >= self.config.rings {
-                            out.push(Action::Send(b"ATA\r".to_vec()));
+                        if self.config.rings == 0 || rings >= self.config.rings {
+                            // With `rings = 0` the modem answers by itself (S0); either way,
+                            // CONNECT may take many seconds of training.
+                            if self.config.rings > 0 {
+                                out.push(Action::Send(b"ATA\r".to_vec()));
+                            }
                             out.push(Action::Status(LineState::Answering));
                             self.state = State::Answering {
                                 until: now + self.config.answer_timeout,
@@ -843,6 +847,9 @@ mod tests {
         r.run_to_idle();
         let a = r.data(b"RING\r\n");
         assert!(Rig::sent(&a).is_empty());
+        assert!(a.contains(&Action::Status(LineState::Answering)));
+        r.now += Duration::from_secs(15);
+        assert!(r.m.deadline().unwrap() > r.now, "training may take a while");
         let a = r.data(b"CARRIER 28800\r\nPROTOCOL: LAP-M\r\nCONNECT 115200\r\n");
         assert!(a.contains(&Action::Connect {
             bps: 28800,
