@@ -430,7 +430,7 @@ async fn virtual_modem_as_an_atari_terminal_with_escape_resume_and_hangup() {
     let rest = timeout(Duration::from_secs(1), read_to_eof(&mut call.stream))
         .await
         .expect("the session ends on ATH");
-    assert_eq!(rest, b"++++++", "both escapes reached the session as data");
+    assert!(rest.is_empty(), "escapes never reach the session: {rest:?}");
     rig.wait_state("atari", |s| *s == LineState::Idle).await;
     rig.stop().await;
 }

@@ -462,47 +462,58 @@ impl VirtualModem {
     }
 
     /// Bytes typed while online: passed to the session, watching for `+++`.
+    ///
+    /// Escape characters that may begin an escape (typed after a guard time of silence) are
+    /// held back until it is clear whether they are one: a completed escape never reaches the
+    /// session, and characters that turn out to be data are passed on late but in order.
     fn on_online_bytes(&mut self, data: &[u8], now: Instant, actions: &mut Vec<Action>) {
         let esc = self.settings.s[2];
         let guard = self.guard();
+        let mut deliver = Vec::with_capacity(data.len());
         for &b in data {
             if esc <= 127 && b == esc {
-                self.plus_count = match self.plus_count {
-                    0 => {
-                        let quiet_before = self
-                            .last_rx
-                            .map_or(true, |t| now.saturating_duration_since(t) >= guard);
-                        u8::from(quiet_before)
+                let continues = (1..=2).contains(&self.plus_count)
+                    && self
+                        .last_plus
+                        .is_some_and(|t| now.saturating_duration_since(t) < guard);
+                if continues {
+                    self.plus_count += 1;
+                } else {
+                    deliver.resize(deliver.len() + usize::from(self.plus_count), esc);
+                    let quiet_before = self
+                        .last_rx
+                        .map_or(true, |t| now.saturating_duration_since(t) >= guard);
+                    if quiet_before {
+                        self.plus_count = 1;
+                    } else {
+                        self.plus_count = 0;
+                        deliver.push(b);
                     }
-                    1 | 2 => {
-                        let close = self
-                            .last_plus
-                            .is_some_and(|t| now.saturating_duration_since(t) < guard);
-                        if close {
-                            self.plus_count + 1
-                        } else {
-                            0
-                        }
-                    }
-                    _ => 0,
-                };
-                self.last_plus = Some(now);
+                }
+                if self.plus_count > 0 {
+                    self.last_plus = Some(now);
+                }
             } else {
+                deliver.resize(deliver.len() + usize::from(self.plus_count), esc);
                 self.plus_count = 0;
+                deliver.push(b);
             }
             self.last_rx = Some(now);
         }
-        if !data.is_empty() {
-            actions.push(Action::Deliver(data.to_vec()));
+        if !deliver.is_empty() {
+            actions.push(Action::Deliver(deliver));
         }
     }
 
     fn on_timer(&mut self, now: Instant, actions: &mut Vec<Action>) {
         match self.mode {
             Mode::Connecting { until } if now >= until => self.connect(now, actions),
-            Mode::Online if self.plus_count == 3 => {
+            Mode::Online if self.plus_count > 0 => {
                 let due = self.last_plus.map(|t| t + self.guard());
-                if due.is_some_and(|d| now >= d) {
+                if !due.is_some_and(|d| now >= d) {
+                    return;
+                }
+                if self.plus_count == 3 {
                     self.plus_count = 0;
                     self.mode = Mode::OnlineCommand;
                     self.line.clear();
@@ -511,6 +522,12 @@ impl VirtualModem {
                         bps: self.config.connect_bps,
                     }));
                     actions.push(Action::Send(self.result(Res::Ok)));
+                } else {
+                    // Fewer than three: they were data after all.
+                    let esc = self.settings.s[2];
+                    let held = vec![esc; usize::from(self.plus_count)];
+                    self.plus_count = 0;
+                    actions.push(Action::Deliver(held));
                 }
             }
             _ => {}
@@ -547,7 +564,7 @@ impl LineMachine for VirtualModem {
     fn deadline(&self) -> Option<Instant> {
         match self.mode {
             Mode::Connecting { until } => Some(until),
-            Mode::Online if self.plus_count == 3 => self.last_plus.map(|t| t + self.guard()),
+            Mode::Online if self.plus_count > 0 => self.last_plus.map(|t| t + self.guard()),
             _ => None,
         }
     }
@@ -705,7 +722,7 @@ mod tests {
         assert_eq!(t.take_screen(), b"ATO\x9bCONNECT 2400\x9b");
         assert!(t.saw(&Action::Resume));
         t.type_bytes(b"Q");
-        assert_eq!(t.session, b"\x9b+++Q");
+        assert_eq!(t.session, b"\x9bQ", "the escape never reaches the session");
         t.apply(Event::SessionClosed);
         assert_eq!(t.take_screen(), b"NO CARRIER\x9b");
     }
@@ -720,11 +737,20 @@ mod tests {
         assert!(t.take_screen().is_empty());
         assert!(t.m.in_call());
         assert_eq!(t.session, b"x+++ATH\r");
-        // A fourth plus cancels the escape.
+        // A fourth plus cancels the escape, and all four are data.
         t.wait(2000);
+        t.session.clear();
         t.type_bytes(b"++++");
         t.wait(3000);
         assert!(t.take_screen().is_empty());
+        assert_eq!(t.session, b"++++");
+        // Two pluses after a pause are held back, then passed on when nothing follows.
+        t.wait(2000);
+        t.session.clear();
+        t.type_bytes(b"++");
+        assert!(t.session.is_empty());
+        t.wait(1100);
+        assert_eq!(t.session, b"++");
         // A byte inside the trailing guard cancels it too.
         t.wait(2000);
         t.type_bytes(b"+++");
