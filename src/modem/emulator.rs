@@ -6,7 +6,9 @@
 //! host connects the caller to this BBS), `&C`/`&D` kept, vendor commands accepted and ignored,
 //! verbose (`CR LF text CR LF`) and numeric (`n CR`) results, `CONNECT <speed>` at the
 //! configured speed, `+++` with both S12 guard times (no TIES: `+++ATH` inside data does
-//! nothing), online-command state with the call held, and `NO CARRIER` when the session ends.
+//! nothing; escape characters that may start an escape are held back, so a completed escape
+//! never reaches the session), online-command state with the call held, and `NO CARRIER` when
+//! the session ends.
 //!
 //! Atari terminal programs are first-class, as in FujiNet: ATASCII EOL 0x9B ends a command and
 //! 0x7E deletes, and when a command line ended with 0x9B the replies end with 0x9B instead of
