@@ -201,6 +201,10 @@ async fn modem_init(far: &mut Far) {
     far.send(b"\r\nOK\r\n").await;
 }
 
+/// On real PTYs the bound is loose, so a busy machine cannot fail the test; the one-second
+/// promise itself is checked on the virtual clock below.
+const REAL_TIME_EOF: Duration = Duration::from_secs(3);
+
 /// Reads the session stream until end of file; returns what came before it.
 async fn read_to_eof(stream: &mut Box<dyn nuggetnet::transport::Stream>) -> Vec<u8> {
     let mut all = Vec::new();
@@ -244,11 +248,11 @@ async fn modem_call_with_caller_id_reaches_login_and_ends_on_no_carrier() {
     // The caller hangs up: the modem says NO CARRIER (this PTY has no DCD).
     let lost = Instant::now();
     modem.send(b"\r\nNO CARRIER\r\n").await;
-    let rest = timeout(Duration::from_secs(1), read_to_eof(&mut call.stream))
+    let rest = timeout(REAL_TIME_EOF, read_to_eof(&mut call.stream))
         .await
-        .expect("the session sees end of file within a second");
+        .expect("the session sees end of file");
     assert!(rest.ends_with(b"NO CARRIER\r\n") || rest.is_empty());
-    assert!(lost.elapsed() < Duration::from_secs(1));
+    assert!(lost.elapsed() < REAL_TIME_EOF);
 
     // Hang-up without DCD to confirm: the escape fallback, then a fresh init.
     modem.expect(b"+++").await;
@@ -311,7 +315,7 @@ async fn answered_dcd_call(
 }
 
 #[tokio::test]
-async fn dcd_drop_mid_login_ends_session_within_a_second() {
+async fn dcd_drop_mid_login_ends_the_session_on_a_pty() {
     let (rig, mut modem, mut call, carrier, dtr) = answered_dcd_call("dcd").await;
     call.stream.write_all(b"Name: ").await.unwrap();
     modem.expect(b"Name: ").await;
@@ -319,10 +323,10 @@ async fn dcd_drop_mid_login_ends_session_within_a_second() {
 
     let lost = Instant::now();
     carrier.store(false, Ordering::SeqCst);
-    timeout(Duration::from_secs(1), read_to_eof(&mut call.stream))
+    timeout(REAL_TIME_EOF, read_to_eof(&mut call.stream))
         .await
-        .expect("the session sees end of file within a second");
-    assert!(lost.elapsed() < Duration::from_secs(1));
+        .expect("the session sees end of file");
+    assert!(lost.elapsed() < REAL_TIME_EOF);
     // The driver hangs up with DTR; the carrier is gone, so no escape, just a fresh init.
     modem_init(&mut modem).await;
     assert_eq!(dtr.lock().unwrap().first(), Some(&false));
@@ -427,7 +431,7 @@ async fn virtual_modem_as_an_atari_terminal_with_escape_resume_and_hangup() {
     term.expect(b"OK\x9b").await;
     term.type_bytes(b"ATH\x9b").await;
     term.expect(b"NO CARRIER\x9b").await;
-    let rest = timeout(Duration::from_secs(1), read_to_eof(&mut call.stream))
+    let rest = timeout(REAL_TIME_EOF, read_to_eof(&mut call.stream))
         .await
         .expect("the session ends on ATH");
     assert!(rest.is_empty(), "escapes never reach the session: {rest:?}");
