@@ -5,6 +5,8 @@
 //! and the connection that turns a byte stream into input events and output bytes (telnet
 //! handling, IAC escaping, pacing). Knows nothing of users, menus or the game.
 
+pub mod pace;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::terminal::CharsetSetting;
