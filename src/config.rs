@@ -29,6 +29,9 @@ pub struct Config {
     /// 127.0.0.1:2324.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
+    /// Serial lines (`[[serial]]` tables): real modems, virtual modems and direct lines.
+    #[serde(rename = "serial")]
+    pub serial: Vec<crate::serial::SerialPortConfig>,
     pub limits: LimitsConfig,
     pub logging: LoggingConfig,
 }
@@ -43,13 +46,16 @@ impl Default for Config {
                     kind: ListenerKind::Telnet,
                     bind: SocketAddr::from(([127, 0, 0, 1], 2323)),
                     charset: CharsetSetting::Auto,
+                    bps: None,
                 },
                 ListenerConfig {
                     kind: ListenerKind::Raw,
                     bind: SocketAddr::from(([127, 0, 0, 1], 2324)),
                     charset: CharsetSetting::Auto,
+                    bps: None,
                 },
             ],
+            serial: Vec::new(),
             limits: LimitsConfig::default(),
             logging: LoggingConfig::default(),
         }
@@ -118,6 +124,10 @@ pub struct ListenerConfig {
     /// `auto` (detect), or force `ansi`, `atascii` or `ascii` for every caller of this listener.
     #[serde(default)]
     pub charset: CharsetSetting,
+    /// Pace output to this many bits per second, for the feel of a real modem (e.g. 2400);
+    /// absent means full speed.
+    #[serde(default)]
+    pub bps: Option<u32>,
 }
 
 /// The two kinds of TCP listener.
@@ -313,6 +323,16 @@ impl Config {
                 }
             }
         }
+        for (i, l) in self.listeners.iter().enumerate() {
+            if l.bps == Some(0) {
+                return Err(invalid(
+                    &format!("listener[{i}].bps"),
+                    "expected a line rate in bits per second, e.g. 2400".into(),
+                ));
+            }
+        }
+        crate::serial::SerialPortConfig::validate_all(&self.serial)
+            .map_err(|e| invalid(&e.key, e.message))?;
         let lim = &self.limits;
         let positive = [
             ("limits.per_ip", lim.per_ip as u64),
@@ -394,6 +414,26 @@ mod tests {
         assert_eq!(config.listeners.len(), 1);
         assert_eq!(config.listeners[0].kind, ListenerKind::Raw);
         assert_eq!(config.listeners[0].charset, CharsetSetting::Atascii);
+    }
+
+    #[test]
+    fn serial_lines_parse_and_are_validated() {
+        let text =
+            "[[serial]]\nname = \"atari\"\ndevice = \"/dev/ttyUSB0\"\nmode = \"virtual-modem\"\n\
+                    baud = 9600\nconnect_speed = 2400\ncharset = \"atascii\"\n";
+        let config = parse(text).unwrap();
+        assert_eq!(config.serial.len(), 1);
+        assert_eq!(
+            config.serial[0].device,
+            std::path::Path::new("/dev/ttyUSB0")
+        );
+        let twice = format!("{text}{}", text.replace("/dev/ttyUSB0", "/dev/ttyUSB1"));
+        let err = parse(&twice).unwrap_err().to_string();
+        assert!(err.contains("serial[1].name"), "{err}");
+        let err = parse("[[serial]]\ndevice = \"/dev/x\"\nbaud = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serial[0].baud"), "{err}");
     }
 
     #[test]

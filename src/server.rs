@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ListenerConfig, ListenerKind};
 use crate::node::NodeManager;
+use crate::serial::LineRegistry;
 use crate::session::{self, art::Art, Context};
 use crate::store::{Db, StoreError};
 use crate::transport::limit::IpLimiter;
@@ -45,6 +46,7 @@ pub enum ServeError {
 /// A running BBS.
 pub struct Server {
     ctx: Arc<Context>,
+    lines: LineRegistry,
     tracker: TaskTracker,
     listeners: Vec<(ListenerKind, SocketAddr)>,
     intake: mpsc::Sender<Incoming>,
@@ -123,8 +125,21 @@ impl Server {
             });
         }
 
+        // Serial lines hand their callers to the same intake.
+        let lines = LineRegistry::new();
+        if !ctx.config.serial.is_empty() {
+            crate::serial::spawn_lines(
+                ctx.config.serial.clone(),
+                intake.clone(),
+                ctx.shutdown.clone(),
+                &tracker,
+                lines.clone(),
+            );
+        }
+
         Ok(Server {
             ctx,
+            lines,
             tracker,
             listeners,
             intake,
@@ -142,6 +157,11 @@ impl Server {
     /// The node pool, for status displays.
     pub fn nodes(&self) -> &NodeManager {
         &self.ctx.nodes
+    }
+
+    /// The serial lines and their states.
+    pub fn lines(&self) -> &LineRegistry {
+        &self.lines
     }
 
     /// The database handle.
@@ -234,7 +254,7 @@ async fn accept_loop(
             ip: Some(peer.ip()),
             telnet,
             charset: config.charset,
-            line_bps: None,
+            line_bps: config.bps,
             caller_id: None,
         };
         let ctx = ctx.clone();

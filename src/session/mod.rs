@@ -88,7 +88,7 @@ struct Outcome {
 async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
     let limits = &ctx.config.limits;
     let Ok(lobby_place) = ctx.lobby.clone().try_acquire_owned() else {
-        let mut conn = Connection::new(incoming.stream, TelnetMode::Never);
+        let mut conn = Connection::new(incoming.stream, TelnetMode::Never, None);
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
             conn.send(b"Too many callers are waiting. Please try again in a minute."),
@@ -98,7 +98,7 @@ async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
         return End::Busy;
     };
     let meta = incoming_meta(&incoming);
-    let conn = Connection::new(incoming.stream, incoming.telnet);
+    let conn = Connection::new(incoming.stream, incoming.telnet, incoming.line_bps);
     let initial = incoming
         .charset
         .forced()
@@ -206,16 +206,18 @@ async fn session(
     let mut out = term.out();
     out.newline();
     term.send(out).await?;
-    // Hand-drawn art when there is some for this charset, then the words every caller gets.
+    // Hand-drawn art when there is some for this charset (a key skips it on a slow line),
+    // then the words every caller gets.
     let caps = term.caps();
-    let welcome = match ctx.art.load("welcome", caps.charset) {
-        Some(mut art) => {
-            art.extend(welcome_screen(ctx, number, false).render(&caps));
-            art
+    let full = match ctx.art.load("welcome", caps.charset) {
+        Some(art) => {
+            term.show_art(&art).await?;
+            false
         }
-        None => welcome_screen(ctx, number, true).render(&caps),
+        None => true,
     };
-    term.write(&welcome).await?;
+    term.write(&welcome_screen(ctx, number, full).render(&caps))
+        .await?;
 
     let rules = login::LoginRules {
         attempts: limits.login_attempts,

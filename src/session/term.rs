@@ -158,6 +158,23 @@ impl Term {
         self.write(&bytes).await
     }
 
+    /// Sends art; any key stops it (the rest is skipped and the key is not taken as input).
+    pub async fn show_art(&mut self, art: &[u8]) -> Result<(), End> {
+        let interrupted = self
+            .conn
+            .send_interruptible(art)
+            .await
+            .map_err(|_| End::Hangup)?;
+        if interrupted {
+            self.conn.discard_typed().map_err(|_| End::Hangup)?;
+            // Whatever the art left (colours, inverse) is reset by the next screen's styles.
+            let mut out = self.out();
+            out.newline();
+            self.send(out).await?;
+        }
+        Ok(())
+    }
+
     /// Renders and sends a screen.
     pub async fn show(&mut self, screen: &Screen) -> Result<(), End> {
         let bytes = screen.render(&self.caps);

@@ -4,15 +4,20 @@
 //! negotiation by itself, unescapes and escapes IAC, and hands the session only
 //! [`Input`] events. On raw links it passes bytes untouched. It never interprets keys or
 //! charsets: that is the terminal layer's job.
+//!
+//! Output is paced to the line rate when the caller has one (a modem's CONNECT rate, a serial
+//! line's speed, or an emulated rate), and long output can be written so that a keystroke
+//! stops it (skipping art on a slow line).
 
 use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::pace::PacedWriter;
 use super::{Stream, TelnetMode};
 use crate::telnet::{TelnetCodec, TelnetEvent};
 
@@ -38,7 +43,8 @@ pub enum Input {
 
 /// A caller's stream with its framing.
 pub struct Connection {
-    stream: Box<dyn Stream>,
+    reader: ReadHalf<Box<dyn Stream>>,
+    writer: PacedWriter<WriteHalf<Box<dyn Stream>>>,
     /// `None` on links that never speak telnet.
     codec: Option<TelnetCodec>,
     read_buf: BytesMut,
@@ -52,15 +58,18 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Wraps a stream. Nothing is sent until [`Connection::start`].
-    pub fn new(stream: Box<dyn Stream>, mode: TelnetMode) -> Connection {
+    /// Wraps a stream; output is paced to `line_bps` when given. Nothing is sent until
+    /// [`Connection::start`].
+    pub fn new(stream: Box<dyn Stream>, mode: TelnetMode, line_bps: Option<u32>) -> Connection {
         let codec = match mode {
             TelnetMode::Negotiate => Some(TelnetCodec::telnet()),
             TelnetMode::RawAutodetect => Some(TelnetCodec::raw_autodetect()),
             TelnetMode::Never => None,
         };
+        let (reader, writer) = tokio::io::split(stream);
         Connection {
-            stream,
+            reader,
+            writer: PacedWriter::new(writer, line_bps),
             codec,
             read_buf: BytesMut::with_capacity(256),
             protocol_out: BytesMut::new(),
@@ -104,7 +113,7 @@ impl Connection {
                 }
             }
             self.read_buf.reserve(READ_CHUNK);
-            let n = self.stream.read_buf(&mut self.read_buf).await?;
+            let n = self.reader.read_buf(&mut self.read_buf).await?;
             if n == 0 {
                 return Ok(None);
             }
@@ -147,27 +156,71 @@ impl Connection {
 
     async fn flush_protocol(&mut self) -> io::Result<()> {
         while !self.protocol_out.is_empty() {
-            let n = write_with_timeout(&mut self.stream, &self.protocol_out).await?;
+            let n = write_with_timeout(&mut self.writer, &self.protocol_out).await?;
             self.protocol_out.advance(n);
             self.bytes_out += n as u64;
         }
         Ok(())
     }
 
-    /// Sends application bytes (escaped for telnet where needed).
-    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.flush_protocol().await?;
+    fn encode(&mut self, data: &[u8]) -> io::Result<()> {
         match self.codec.as_mut() {
             Some(codec) => codec
                 .encode(Bytes::copy_from_slice(data), &mut self.write_buf)
-                .map_err(io::Error::other)?,
-            None => self.write_buf.extend_from_slice(data),
+                .map_err(io::Error::other),
+            None => {
+                self.write_buf.extend_from_slice(data);
+                Ok(())
+            }
         }
+    }
+
+    /// Sends application bytes (escaped for telnet where needed), paced to the line rate.
+    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.flush_protocol().await?;
+        self.encode(data)?;
         while !self.write_buf.is_empty() {
-            let n = write_with_timeout(&mut self.stream, &self.write_buf).await?;
+            let n = write_with_timeout(&mut self.writer, &self.write_buf).await?;
             self.write_buf.advance(n);
             self.bytes_out += n as u64;
         }
+        Ok(())
+    }
+
+    /// Sends application bytes like [`Connection::send`], but stops as soon as the caller
+    /// sends anything (a keystroke to skip art). Returns `true` when it was interrupted; the
+    /// input that interrupted is kept for [`Connection::recv`].
+    pub async fn send_interruptible(&mut self, data: &[u8]) -> io::Result<bool> {
+        self.flush_protocol().await?;
+        if !self.read_buf.is_empty() || !self.pending.is_empty() {
+            return Ok(true);
+        }
+        self.encode(data)?;
+        let reader = &mut self.reader;
+        let read_buf = &mut self.read_buf;
+        read_buf.reserve(READ_CHUNK);
+        let interrupt = reader.read_buf(read_buf);
+        let out = std::mem::take(&mut self.write_buf);
+        let written = tokio::time::timeout(
+            WRITE_STALL_TIMEOUT,
+            self.writer.write_paced(&out, interrupt),
+        )
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the caller stopped reading"))??;
+        self.bytes_out += written as u64;
+        let interrupted = written < out.len();
+        if interrupted && !self.read_buf.is_empty() {
+            self.bytes_in += self.read_buf.len() as u64;
+        }
+        Ok(interrupted)
+    }
+
+    /// Drops input that was typed but not yet read (e.g. the key that skipped art), keeping
+    /// telnet events such as a window-size change.
+    pub fn discard_typed(&mut self) -> io::Result<()> {
+        self.decode_buffered()?;
+        self.pending
+            .retain(|input| !matches!(input, Input::Data(_)));
         Ok(())
     }
 
@@ -180,14 +233,17 @@ impl Connection {
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             let _ = self.flush_protocol().await;
-            let _ = self.stream.flush().await;
-            let _ = self.stream.shutdown().await;
+            let _ = self.writer.flush().await;
+            let _ = self.writer.shutdown().await;
         })
         .await;
     }
 }
 
-async fn write_with_timeout(stream: &mut Box<dyn Stream>, buf: &[u8]) -> io::Result<usize> {
+async fn write_with_timeout<W: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut W,
+    buf: &[u8],
+) -> io::Result<usize> {
     match tokio::time::timeout(WRITE_STALL_TIMEOUT, stream.write(buf)).await {
         Ok(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
         Ok(result) => result,

@@ -36,11 +36,13 @@ pub fn test_config(dir: &std::path::Path, nodes: u32) -> Config {
             kind: ListenerKind::Telnet,
             bind: "127.0.0.1:0".parse().unwrap(),
             charset: CharsetSetting::Auto,
+            bps: None,
         },
         ListenerConfig {
             kind: ListenerKind::Raw,
             bind: "127.0.0.1:0".parse().unwrap(),
             charset: CharsetSetting::Auto,
+            bps: None,
         },
     ];
     config.limits.telnet_wait_ms = 300;
