@@ -4,15 +4,8 @@
 
 use std::collections::HashSet;
 
-const IAC: u8 = 255;
-const SB: u8 = 250;
-const SE: u8 = 240;
-const WILL: u8 = 251;
-const WONT: u8 = 252;
-const DO: u8 = 253;
-const DONT: u8 = 254;
-const TTYPE: u8 = 24;
-const NAWS: u8 = 31;
+use crate::telnet::cmd::{DO, DONT, IAC, SB, SE, WILL, WONT};
+use crate::telnet::opt::{BINARY, ECHO, NAWS, SGA, TTYPE};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -103,7 +96,7 @@ impl TelnetClient {
             return;
         }
         match verb {
-            DO if matches!(opt, 0 | 3 | TTYPE | NAWS) => {
+            DO if matches!(opt, BINARY | SGA | TTYPE | NAWS) => {
                 reply.extend_from_slice(&[IAC, WILL, opt]);
                 if opt == NAWS {
                     let [ch, cl] = self.cols.to_be_bytes();
@@ -112,7 +105,7 @@ impl TelnetClient {
                 }
             }
             DO => reply.extend_from_slice(&[IAC, WONT, opt]),
-            WILL if matches!(opt, 0 | 1 | 3) => reply.extend_from_slice(&[IAC, DO, opt]),
+            WILL if matches!(opt, BINARY | ECHO | SGA) => reply.extend_from_slice(&[IAC, DO, opt]),
             WILL => reply.extend_from_slice(&[IAC, DONT, opt]),
             _ => {}
         }

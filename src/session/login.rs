@@ -113,7 +113,8 @@ fn handle_options() -> LineOptions {
     }
 }
 
-fn password_options() -> LineOptions {
+/// The line editor's rules for a password field.
+pub fn password_options() -> LineOptions {
     LineOptions {
         max_len: PASSWORD_MAX,
         mask: true,

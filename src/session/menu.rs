@@ -10,7 +10,7 @@ use crate::terminal::line::{Filter, LineOptions};
 use crate::terminal::out::Style;
 use crate::terminal::screen::{Align, Screen, Table};
 
-use super::login::{self, choose_terminal, describe, PASSWORD_MAX, PASSWORD_MIN};
+use super::login::{self, choose_terminal, describe, PASSWORD_MIN};
 use super::term::{End, Term};
 use super::Context;
 
@@ -263,12 +263,7 @@ async fn settings(term: &mut Term, db: &Db, user: &mut User) -> Result<(), End> 
 }
 
 async fn change_password(term: &mut Term, db: &Db, user: &mut User) -> Result<(), End> {
-    let options = LineOptions {
-        max_len: PASSWORD_MAX,
-        mask: true,
-        filter: Filter::Printable,
-        ..LineOptions::default()
-    };
+    let options = login::password_options();
     let current = term.line("Current password:", options.clone()).await?;
     if !login::verify_password(current, user.password_hash.clone()).await? {
         term.say("That is not your password.", Style::Error).await?;
