@@ -73,6 +73,9 @@ pub enum LinesError {
     /// The process's CPU time could not be read.
     #[error("cannot read CPU time from /proc/self/stat: {0}")]
     Cpu(String),
+    /// Some line never began its window (its far end stopped without a result).
+    #[error("not every line started sending")]
+    NotAllStarted,
     /// The run did not finish in time.
     #[error("the run did not finish within {0:?}")]
     Timeout(Duration),
@@ -210,12 +213,7 @@ pub async fn run(args: LinesArgs) -> Result<(), LinesError> {
     far_tasks.wait().await;
 
     let (results, cpu_start, cpu_end) = outcome.map_err(|_| LinesError::Timeout(limit))??;
-    let Some(cpu_start) = cpu_start else {
-        return Err(LinesError::Line {
-            line: 0,
-            what: "not every line started".into(),
-        });
-    };
+    let cpu_start = cpu_start.ok_or(LinesError::NotAllStarted)?;
     print_report(&args, secs, &results, cpu_start, cpu_end);
     Ok(())
 }
