@@ -55,6 +55,8 @@ enum DbCommand {
 enum BenchCommand {
     /// Open many telnet sessions, hold them at the login prompt, measure latencies.
     Connect(nuggetnet::bench::connect::ConnectArgs),
+    /// Run many virtual-modem lines on pseudo-terminals at once and measure their pacing.
+    Lines(nuggetnet::bench::lines::LinesArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +105,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: BenchCommand::Connect(args),
         } => {
             nuggetnet::bench::connect::run(args).await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Lines(args),
+        } => {
+            nuggetnet::bench::lines::run(args).await?;
         }
     }
     Ok(())
