@@ -40,6 +40,17 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Check the exchange's books on the live database; exits non-zero on any violation.
+    Audit {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only this game (default: every game).
+        #[arg(long)]
+        game: Option<i64>,
+    },
+    /// Places random orders (used by `bench exchange` and the multi-process tests).
+    #[command(hide = true)]
+    ExchangeWorker(nuggetnet::bench::exchange::WorkerArgs),
 }
 
 #[derive(Subcommand)]
@@ -55,6 +66,8 @@ enum DbCommand {
 enum BenchCommand {
     /// Open many telnet sessions, hold them at the login prompt, measure latencies.
     Connect(nuggetnet::bench::connect::ConnectArgs),
+    /// Place orders from 1, 8 and 32 client processes; report orders/s and latencies.
+    Exchange(nuggetnet::bench::exchange::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +117,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             nuggetnet::bench::connect::run(args).await?;
         }
+        Command::Bench {
+            command: BenchCommand::Exchange(args),
+        } => nuggetnet::bench::exchange::run_bench(args).await?,
+        Command::Audit { config, game } => {
+            let (config, _) = Config::load(config.as_deref())?;
+            let db = nuggetnet::store::Db::open(&config.database.url, 2)
+                .await
+                .with_context(|| format!("database {}", config.database.url))?;
+            let violations = nuggetnet::exchange::audit(&db, game).await?;
+            for v in &violations {
+                println!("{v}");
+            }
+            if !violations.is_empty() {
+                anyhow::bail!("the audit found {} violation(s)", violations.len());
+            }
+            println!("audit passed");
+        }
+        Command::ExchangeWorker(args) => nuggetnet::bench::exchange::run_worker(args).await?,
     }
     Ok(())
 }
