@@ -6,9 +6,14 @@ use futures::StreamExt;
 use nuggetnet::exchange::*;
 use nuggetnet::store::testing::{fresh_db, TestDb};
 
+/// Cents in a dollar.
+const DOLLAR: i64 = 100;
 const ALICE: i64 = 1;
 const BOB: i64 = 2;
 const CAROL: i64 = 3;
+
+/// Whether an error is the one a case expects.
+type IsExpected = fn(&ExchangeError) -> bool;
 
 struct Fixture {
     ex: Exchange,
@@ -119,7 +124,10 @@ async fn price_time_priority_and_fills_at_the_resting_price() {
     );
     assert_eq!(ack.status, OrderStatus::Filled);
     assert_eq!(f.qty(CAROL, "NUGT").await, 1_025);
-    assert_eq!(f.cash(CAROL).await, 10_000_00 - 20 * 1_005 - 5 * 1_010);
+    assert_eq!(
+        f.cash(CAROL).await,
+        10_000 * DOLLAR - 20 * 1_005 - 5 * 1_010
+    );
     let book = f.ex.book(f.game, "NUGT", 5).await.unwrap();
     assert_eq!(
         book.asks,
@@ -199,7 +207,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     let resting = f.place(ALICE, limit("NUGT", Intent::Sell, 10, 1_100)).await;
     let before_seq = f.ex.last_event_seq().await.unwrap();
     let before_orders = f.ex.orders(f.game, BOB, false, 100).await.unwrap().len();
-    let cases: Vec<(OrderRequest, fn(&ExchangeError) -> bool)> = vec![
+    let cases: Vec<(OrderRequest, IsExpected)> = vec![
         (limit("NUGT", Intent::Buy, 0, 1_000), |e| {
             matches!(e, ExchangeError::BadQuantity)
         }),
@@ -259,8 +267,8 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
     );
 
     let funds = ExchangeError::InsufficientFunds {
-        needed: Cents(150_000_00),
-        available: Cents(20_000_00),
+        needed: Cents(150_000 * DOLLAR),
+        available: Cents(20_000 * DOLLAR),
     };
     assert_eq!(
         funds.to_string(),
@@ -372,11 +380,14 @@ async fn shorts_fees_borrow_fees_dividends_and_day_orders_balance() {
         .await;
     assert_eq!(ack.status, OrderStatus::Filled);
     assert_eq!(f.qty(ALICE, "BLUE").await, -100);
-    assert_eq!(f.cash(ALICE).await, 10_000_00 + 100_000 - 100);
+    assert_eq!(f.cash(ALICE).await, 10_000 * DOLLAR + 100_000 - 100);
     assert_eq!(f.ex.charge_borrow_fees(f.game).await.unwrap(), 1_000);
     f.ex.pay_dividend(f.game, "BLUE", 7).await.unwrap();
-    assert_eq!(f.cash(ALICE).await, 10_000_00 + 100_000 - 100 - 1_000 - 700);
-    assert_eq!(f.cash(BOB).await, 10_000_00 - 100_000 + 700);
+    assert_eq!(
+        f.cash(ALICE).await,
+        10_000 * DOLLAR + 100_000 - 100 - 1_000 - 700
+    );
+    assert_eq!(f.cash(BOB).await, 10_000 * DOLLAR - 100_000 + 700);
     // Cover half.
     f.ex.grant(f.game, CAROL, 0, Some(("BLUE", 50)))
         .await
@@ -398,7 +409,7 @@ async fn shorts_fees_borrow_fees_dividends_and_day_orders_balance() {
 #[tokio::test]
 async fn margin_call_then_liquidation_largest_first() {
     let rules = GameRules {
-        starting_cash: 1_000_00,
+        starting_cash: 1_000 * DOLLAR,
         ..GameRules::default()
     };
     let f = setup(rules).await;
@@ -410,7 +421,7 @@ async fn margin_call_then_liquidation_largest_first() {
         .await;
     let ack = f.place(DAVE, limit("NUGT", Intent::Buy, 200, 1_000)).await;
     assert_eq!(ack.filled, 200);
-    assert_eq!(f.cash(DAVE).await, -1_000_00);
+    assert_eq!(f.cash(DAVE).await, -1_000 * DOLLAR);
     // The price falls to $6: equity 200*6 - 1000 = $200 < 25% of $1,200.
     f.place(CAROL, limit("NUGT", Intent::Sell, 1, 600)).await;
     f.place(ALICE, limit("NUGT", Intent::Buy, 1, 600)).await;
@@ -426,7 +437,7 @@ async fn margin_call_then_liquidation_largest_first() {
     assert_eq!(r.liquidated, vec![dave]);
     assert_eq!(r.cleared, vec![dave]);
     assert_eq!(f.qty(DAVE, "NUGT").await, 0);
-    assert_eq!(f.cash(DAVE).await, -1_000_00 + 200 * 600);
+    assert_eq!(f.cash(DAVE).await, -1_000 * DOLLAR + 200 * 600);
     let closed = f.ex.order(dave_bid.order_id).await.unwrap().unwrap();
     assert_eq!(closed.status, OrderStatus::Cancelled);
     let mut kinds = Vec::new();

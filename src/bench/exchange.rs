@@ -222,7 +222,8 @@ pub async fn setup_game(
     players: &[i64],
 ) -> Result<i64, ExchangeError> {
     let rules = GameRules {
-        starting_cash: 100_000_000_00,
+        // $100 million each: the bench measures speed, not solvency.
+        starting_cash: 10_000_000_000,
         ..GameRules::default()
     };
     let game = ex.create_game("load", &rules).await?;

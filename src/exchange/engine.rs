@@ -471,7 +471,7 @@ pub(crate) async fn replace(
     new_price: Option<i64>,
     new_open_qty: i64,
 ) -> Result<OrderAck, ExchangeError> {
-    if new_open_qty < 0 || new_open_qty > MAX_QTY {
+    if !(0..=MAX_QTY).contains(&new_open_qty) {
         return Err(ExchangeError::BadQuantity);
     }
     let order = crate::store::exchange::order(db, order_id)

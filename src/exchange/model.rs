@@ -273,7 +273,8 @@ pub struct GameRules {
 impl Default for GameRules {
     fn default() -> Self {
         GameRules {
-            starting_cash: 10_000_00,
+            // $10,000.00.
+            starting_cash: 1_000_000,
             initial_margin_bp: 5_000,
             maint_long_bp: 2_500,
             maint_short_bp: 3_000,
@@ -568,7 +569,7 @@ mod tests {
     fn cents_display_as_dollars() {
         assert_eq!(Cents(0).to_string(), "$0.00");
         assert_eq!(Cents(5).to_string(), "$0.05");
-        assert_eq!(Cents(123_456_78).to_string(), "$123,456.78");
+        assert_eq!(Cents(12_345_678).to_string(), "$123,456.78");
         assert_eq!(Cents(-100_000).to_string(), "-$1,000.00");
     }
 }
