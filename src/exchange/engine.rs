@@ -8,12 +8,13 @@
 
 use super::matching::{self, Incoming, Resting};
 use super::model::{
-    CancelReason, EventKind, Fill, Game, Intent, NewEvent, Order, OrderAck, OrderStatus, OrderType,
-    Side, StpMode, TimeInForce,
+    CancelReason, Cents, EventKind, Fill, Game, Intent, NewEvent, Order, OrderAck, OrderStatus,
+    OrderType, Side, StpMode, TimeInForce,
 };
 use super::risk::{self, Refusal};
 use super::ExchangeError;
-use crate::store::exchange::{LedgerEntry, LedgerReason, Locks, OrderRow, RestingRow, WriteTx};
+use crate::store::exchange::script::{BookWrite, OrderWrite, TradeWrite};
+use crate::store::exchange::{BookState, LedgerEntry, LedgerReason, Locks, RestingRow, WriteTx};
 use crate::store::{now_ms, Db};
 
 /// The largest quantity one order may have.
@@ -46,8 +47,8 @@ struct Requeue {
 fn refusal(r: Refusal) -> ExchangeError {
     match r {
         Refusal::Funds { needed, available } => ExchangeError::InsufficientFunds {
-            needed: super::model::Cents(needed),
-            available: super::model::Cents(available),
+            needed: Cents(needed),
+            available: Cents(available),
         },
         Refusal::Shares { needed, available } => {
             ExchangeError::InsufficientShares { needed, available }
@@ -104,26 +105,37 @@ async fn begin_book(
 pub(crate) async fn place(db: &Db, spec: &PlaceSpec) -> Result<OrderAck, ExchangeError> {
     check_qty(spec.qty)?;
     let lock_account = (!spec.liquidation).then_some(spec.account_id);
-    let (mut tx, game, house) =
-        begin_book(db, spec.game_id, spec.instrument_id, lock_account).await?;
-    let ack = place_in(&mut tx, &game, house, spec, None).await?;
+    let mut tx = WriteTx::begin(
+        db,
+        Locks {
+            instrument: Some(spec.instrument_id),
+            account: lock_account,
+        },
+    )
+    .await?;
+    let (game, house, book) = tx
+        .game_and_book(spec.game_id, spec.instrument_id)
+        .await?
+        .ok_or(ExchangeError::UnknownInstrument)?;
+    if !game.open {
+        return Err(ExchangeError::GameOver);
+    }
+    let ack = place_in(&mut tx, &game, house, book, spec, None).await?;
     tx.commit().await?;
     Ok(ack)
 }
 
-/// The body of [`place`] (and of a replace that loses priority) inside an open transaction.
+/// The body of [`place`] (and of a replace that loses priority) inside an open transaction
+/// that holds the book's lock.
 async fn place_in(
     tx: &mut WriteTx,
     game: &Game,
     house: i64,
+    book: BookState,
     spec: &PlaceSpec,
     requeue: Option<Requeue>,
 ) -> Result<OrderAck, ExchangeError> {
     let rules = &game.rules;
-    let book = tx
-        .book(spec.instrument_id)
-        .await?
-        .ok_or(ExchangeError::UnknownInstrument)?;
     if book.instrument.game_id != game.id {
         return Err(ExchangeError::UnknownInstrument);
     }
@@ -137,15 +149,15 @@ async fn place_in(
             }
             if price % tick != 0 {
                 return Err(ExchangeError::OffTick {
-                    price: super::model::Cents(price),
-                    tick: super::model::Cents(tick),
+                    price: Cents(price),
+                    tick: Cents(tick),
                 });
             }
             if !spec.liquidation && (price < low || price > high) {
                 return Err(ExchangeError::OutsideCollar {
-                    price: super::model::Cents(price),
-                    low: super::model::Cents(low),
-                    high: super::model::Cents(high),
+                    price: Cents(price),
+                    low: Cents(low),
+                    high: Cents(high),
                 });
             }
             (price, Some(price))
@@ -202,15 +214,20 @@ async fn place_in(
     }
     let outcome = matching::match_incoming(&incoming, &resting);
 
-    let mut next_priority = book.next_priority;
-    let (priority, prior_filled, prior_qty) = match &requeue {
-        Some(r) => (next_priority, r.order.filled, r.order.filled),
-        None => (next_priority, 0, 0),
+    // Everything is decided; allocate ids and write it all in one go.
+    let (new_id, trade_ids) = tx
+        .allocate_ids(requeue.is_none(), outcome.fills.len())
+        .await?;
+    let order_id = match (&requeue, new_id) {
+        (Some(r), _) => r.order.id,
+        (None, Some(id)) => id,
+        (None, None) => return Err(ExchangeError::Store(missing_id())),
     };
-    next_priority += 1;
+    if trade_ids.len() != outcome.fills.len() {
+        return Err(ExchangeError::Store(missing_id()));
+    }
+    let prior_filled = requeue.as_ref().map_or(0, |r| r.order.filled);
     let filled_now = spec.qty - outcome.remaining;
-    let filled_total = prior_filled + filled_now;
-    let total_qty = prior_qty + spec.qty;
     let status = if outcome.rests {
         OrderStatus::Open
     } else if outcome.remaining == 0 {
@@ -218,86 +235,71 @@ async fn place_in(
     } else {
         OrderStatus::Cancelled
     };
-    let reason = outcome.cancel_reason.map(|r| r.as_str());
-    let order_id = match &requeue {
-        Some(r) => {
-            tx.update_order(
-                r.order.id,
-                limit_price,
-                total_qty,
-                filled_total,
-                status,
-                reason,
-                priority,
-            )
-            .await?;
-            r.order.id
-        }
-        None => {
-            tx.insert_order(&OrderRow {
-                game_id: game.id,
-                instrument_id: spec.instrument_id,
-                account_id: spec.account_id,
-                intent: spec.intent,
-                market,
-                tif: spec.tif,
-                price: limit_price,
-                qty: total_qty,
-                filled: filled_total,
-                status,
-                reason,
-                priority,
-            })
-            .await?
-        }
+    let mut w = BookWrite {
+        game_id: game.id,
+        instrument_id: spec.instrument_id,
+        order: OrderWrite {
+            insert: requeue.is_none(),
+            id: order_id,
+            account_id: spec.account_id,
+            intent: spec.intent,
+            market,
+            tif: spec.tif,
+            price: limit_price,
+            qty: prior_filled + spec.qty,
+            filled: prior_filled + filled_now,
+            status,
+            reason: outcome.cancel_reason.map(|r| r.as_str()),
+            priority: book.next_priority,
+        },
+        trades: Vec::with_capacity(outcome.fills.len()),
+        maker_fills: Vec::with_capacity(outcome.fills.len()),
+        cancels: Vec::new(),
+        last_price: book.instrument.last_price,
+        next_priority: book.next_priority + 1,
+        shares: Vec::new(),
+        cash: Vec::new(),
+        ledger: Vec::new(),
+        events: Vec::new(),
     };
-
-    let mut events = Vec::new();
-    let mut ledger = Vec::new();
-    let mut cash = Vec::new();
-    let mut shares = Vec::new();
     let mut fills = Vec::new();
-    let mut last_price = book.instrument.last_price;
     let taker_reason = if spec.liquidation {
         LedgerReason::Liquidation
     } else {
         LedgerReason::Trade
     };
-    for f in &outcome.fills {
-        let (buy_order, sell_order) = match side {
+    let sign = match side {
+        Side::Buy => 1,
+        Side::Sell => -1,
+    };
+    for (f, &trade_id) in outcome.fills.iter().zip(&trade_ids) {
+        let (buy_order_id, sell_order_id) = match side {
             Side::Buy => (order_id, f.maker_order_id),
             Side::Sell => (f.maker_order_id, order_id),
         };
-        let trade_id = tx
-            .insert_trade(
-                game.id,
-                spec.instrument_id,
-                f.price,
-                f.qty,
-                buy_order,
-                sell_order,
-                side,
-            )
-            .await?;
-        tx.fill_maker(f.maker_order_id, f.qty).await?;
+        w.trades.push(TradeWrite {
+            id: trade_id,
+            price: f.price,
+            qty: f.qty,
+            buy_order_id,
+            sell_order_id,
+            taker_side: side,
+        });
+        w.maker_fills.push((f.maker_order_id, f.qty));
         let value = checked_mul(f.price, f.qty)?;
         let fee = if spec.liquidation {
             0
         } else {
             risk::bp_floor(value, rules.fee_bp).map_err(|_| ExchangeError::TooLarge)?
         };
-        let sign = match side {
-            Side::Buy => 1,
-            Side::Sell => -1,
-        };
         // The taker gets `sign * qty` shares for `-sign * value` cash; the maker the opposite.
         for (account, s, reason) in [
             (spec.account_id, sign, taker_reason),
             (f.maker_account_id, -sign, LedgerReason::Trade),
         ] {
-            cash.push((account, -s * value));
-            shares.push((account, spec.instrument_id, s * f.qty));
-            ledger.push(LedgerEntry {
+            w.cash.push((account, -s * value));
+            w.shares.push((account, spec.instrument_id, s * f.qty));
+            w.ledger.push(LedgerEntry {
                 account_id: account,
                 instrument_id: Some(spec.instrument_id),
                 cash_delta: -s * value,
@@ -307,10 +309,9 @@ async fn place_in(
             });
         }
         if fee > 0 {
-            cash.push((spec.account_id, -fee));
-            cash.push((house, fee));
             for (account, delta) in [(spec.account_id, -fee), (house, fee)] {
-                ledger.push(LedgerEntry {
+                w.cash.push((account, delta));
+                w.ledger.push(LedgerEntry {
                     account_id: account,
                     instrument_id: None,
                     cash_delta: delta,
@@ -320,7 +321,7 @@ async fn place_in(
                 });
             }
         }
-        last_price = f.price;
+        w.last_price = f.price;
         let base = NewEvent {
             instrument_id: Some(spec.instrument_id),
             trade_id: Some(trade_id),
@@ -328,22 +329,23 @@ async fn place_in(
             qty: Some(f.qty),
             ..NewEvent::new(EventKind::Trade)
         };
-        events.push(NewEvent {
+        w.events.push(NewEvent {
             detail: side.as_str().to_string(),
             ..base.clone()
         });
-        events.push(NewEvent {
+        w.events.push(NewEvent {
             kind: EventKind::Fill,
             account_id: Some(spec.account_id),
             order_id: Some(order_id),
             detail: if spec.liquidation {
-                "liquidation".to_string()
+                "liquidation"
             } else {
-                "taker".to_string()
-            },
+                "taker"
+            }
+            .to_string(),
             ..base.clone()
         });
-        events.push(NewEvent {
+        w.events.push(NewEvent {
             kind: EventKind::Fill,
             account_id: Some(f.maker_account_id),
             order_id: Some(f.maker_order_id),
@@ -358,22 +360,19 @@ async fn place_in(
         });
     }
     for &id in &outcome.cancelled_resting {
-        if tx
-            .cancel_order(id, CancelReason::SelfTrade.as_str())
-            .await?
-        {
-            events.push(NewEvent {
-                account_id: Some(spec.account_id),
-                instrument_id: Some(spec.instrument_id),
-                order_id: Some(id),
-                detail: CancelReason::SelfTrade.as_str().to_string(),
-                ..NewEvent::new(EventKind::Cancel)
-            });
-        }
+        // Loaded as open under the book's lock, so the cancel takes effect.
+        w.cancels.push((id, CancelReason::SelfTrade.as_str()));
+        w.events.push(NewEvent {
+            account_id: Some(spec.account_id),
+            instrument_id: Some(spec.instrument_id),
+            order_id: Some(id),
+            detail: CancelReason::SelfTrade.as_str().to_string(),
+            ..NewEvent::new(EventKind::Cancel)
+        });
     }
     let open_qty = if outcome.rests { outcome.remaining } else { 0 };
     if outcome.rests {
-        events.push(NewEvent {
+        w.events.push(NewEvent {
             account_id: Some(spec.account_id),
             instrument_id: Some(spec.instrument_id),
             order_id: Some(order_id),
@@ -387,7 +386,7 @@ async fn place_in(
             })
         });
     } else if let Some(r) = outcome.cancel_reason {
-        events.push(NewEvent {
+        w.events.push(NewEvent {
             account_id: Some(spec.account_id),
             instrument_id: Some(spec.instrument_id),
             order_id: Some(order_id),
@@ -397,29 +396,30 @@ async fn place_in(
         });
     }
     if spec.liquidation && filled_now > 0 {
-        events.push(NewEvent {
+        w.events.push(NewEvent {
             account_id: Some(spec.account_id),
             instrument_id: Some(spec.instrument_id),
             order_id: Some(order_id),
             qty: Some(filled_now),
-            price: Some(last_price),
+            price: Some(w.last_price),
             ..NewEvent::new(EventKind::Liquidation)
         });
     }
-    tx.save_book(spec.instrument_id, last_price, next_priority)
-        .await?;
-    tx.move_shares(&shares).await?;
-    tx.move_cash(&cash).await?;
-    tx.ledger(game.id, &ledger).await?;
-    tx.events(game.id, &events).await?;
+    tx.write_book(&w).await?;
     Ok(OrderAck {
         order_id,
         status,
-        filled: filled_total,
+        filled: prior_filled + filled_now,
         open_qty,
         fills,
         cancel_reason: outcome.cancel_reason,
     })
+}
+
+fn missing_id() -> crate::store::StoreError {
+    crate::store::StoreError::Sqlx(sqlx::Error::Protocol(
+        "the database allocated no id for a new order or trade".into(),
+    ))
 }
 
 /// Cancels an open order of `account_id` (any account when `None`, for the house).
@@ -549,7 +549,11 @@ pub(crate) async fn replace(
             stp: None,
             liquidation: false,
         };
-        place_in(&mut tx, &game, house, &spec, Some(Requeue { order })).await?
+        let book = tx
+            .book(order.instrument_id)
+            .await?
+            .ok_or(ExchangeError::UnknownInstrument)?;
+        place_in(&mut tx, &game, house, book, &spec, Some(Requeue { order })).await?
     };
     tx.commit().await?;
     Ok(ack)
@@ -671,7 +675,7 @@ async fn set_margin_call(
     if at.is_some() {
         let view = tx.account_view(account_id).await?;
         let detail = match view.equity() {
-            Ok(e) => format!("equity {}", super::model::Cents(e)),
+            Ok(e) => format!("equity {}", Cents(e)),
             Err(_) => String::new(),
         };
         tx.events(

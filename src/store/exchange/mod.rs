@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod follow;
+pub mod script;
 pub mod tx;
 
 use sqlx::any::AnyRow;
@@ -38,6 +39,10 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 
 const GAME_COLUMNS: &str = "id, name, status, starting_cash, initial_margin_bp, maint_long_bp, \
      maint_short_bp, borrow_fee_bp_day, fee_bp, collar_bp, stp_default";
+
+/// [`GAME_COLUMNS`] for a query where the games table is `g`.
+const GAME_COLUMNS_G: &str = "g.id, g.name, g.status, g.starting_cash, g.initial_margin_bp, \
+     g.maint_long_bp, g.maint_short_bp, g.borrow_fee_bp_day, g.fee_bp, g.collar_bp, g.stp_default";
 
 fn game_from_row(row: &AnyRow) -> Result<Game, StoreError> {
     let status: String = row.try_get("status")?;
@@ -143,7 +148,8 @@ pub enum LedgerReason {
 }
 
 impl LedgerReason {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             LedgerReason::Trade => "trade",
             LedgerReason::Fee => "fee",
@@ -164,23 +170,6 @@ pub struct LedgerEntry {
     pub share_delta: i64,
     pub reason: LedgerReason,
     pub trade_id: Option<i64>,
-}
-
-/// A new order row.
-#[derive(Debug, Clone)]
-pub struct OrderRow {
-    pub game_id: i64,
-    pub instrument_id: i64,
-    pub account_id: i64,
-    pub intent: Intent,
-    pub market: bool,
-    pub tif: TimeInForce,
-    pub price: Option<i64>,
-    pub qty: i64,
-    pub filled: i64,
-    pub status: OrderStatus,
-    pub reason: Option<&'static str>,
-    pub priority: i64,
 }
 
 /// A resting order as the matcher sees it, with where it stands in the queue.
@@ -243,6 +232,45 @@ impl WriteTx {
                 Ok(Some((game_from_row(&row)?, house)))
             }
         }
+    }
+
+    /// The game (with its house account) and one of its instruments, in one query.
+    pub async fn game_and_book(
+        &mut self,
+        game_id: i64,
+        instrument_id: i64,
+    ) -> Result<Option<(Game, i64, BookState)>, StoreError> {
+        let sql = format!(
+            "SELECT {GAME_COLUMNS_G}, (SELECT a.id FROM ex_accounts a \
+                 WHERE a.game_id = g.id AND a.is_house = 1) AS house_id, \
+                 i.id AS i_id, i.symbol AS i_symbol, i.name AS i_name, i.profile AS i_profile, \
+                 i.tick AS i_tick, i.shares_issued AS i_shares, i.last_price AS i_last, \
+                 i.next_priority AS i_next \
+             FROM ex_games g JOIN ex_instruments i ON i.game_id = g.id \
+             WHERE g.id = $1 AND i.id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(game_id)
+            .bind(instrument_id)
+            .fetch_optional(self.conn())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let house: Option<i64> = row.try_get("house_id")?;
+        let house = house.ok_or_else(|| corrupt("house account", "missing"))?;
+        let book = BookState {
+            instrument: Instrument {
+                id: row.try_get("i_id")?,
+                game_id,
+                symbol: row.try_get("i_symbol")?,
+                name: row.try_get("i_name")?,
+                profile: row.try_get("i_profile")?,
+                tick: row.try_get("i_tick")?,
+                shares_issued: row.try_get("i_shares")?,
+                last_price: row.try_get("i_last")?,
+            },
+            next_priority: row.try_get("i_next")?,
+        };
+        Ok(Some((game_from_row(&row)?, house, book)))
     }
 
     /// The instrument and its priority counter.
@@ -398,34 +426,6 @@ impl WriteTx {
         rows.iter().map(order_from_row).collect()
     }
 
-    /// Writes a new order and returns its id.
-    pub async fn insert_order(&mut self, o: &OrderRow) -> Result<i64, StoreError> {
-        let now = now_ms();
-        let row = sqlx::query(
-            "INSERT INTO ex_orders (game_id, instrument_id, account_id, side, intent, kind, tif, \
-                 price, qty, filled, status, reason, priority, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
-             RETURNING id",
-        )
-        .bind(o.game_id)
-        .bind(o.instrument_id)
-        .bind(o.account_id)
-        .bind(o.intent.side().as_str())
-        .bind(o.intent.as_str())
-        .bind(if o.market { "market" } else { "limit" })
-        .bind(o.tif.as_str())
-        .bind(o.price)
-        .bind(o.qty)
-        .bind(o.filled)
-        .bind(o.status.as_str())
-        .bind(o.reason)
-        .bind(o.priority)
-        .bind(now)
-        .fetch_one(self.conn())
-        .await?;
-        Ok(row.try_get("id")?)
-    }
-
     /// Rewrites an existing order's price, size, fill, status and priority (a replace).
     #[allow(clippy::too_many_arguments)]
     pub async fn update_order(
@@ -455,21 +455,6 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Adds a fill to a resting order, closing it when nothing is left.
-    pub async fn fill_maker(&mut self, order_id: i64, qty: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE ex_orders SET filled = filled + $1, \
-                 status = CASE WHEN filled + $1 >= qty THEN 'filled' ELSE status END, \
-                 updated_at = $2 WHERE id = $3",
-        )
-        .bind(qty)
-        .bind(now_ms())
-        .bind(order_id)
-        .execute(self.conn())
-        .await?;
-        Ok(())
-    }
-
     /// Cancels an open order; returns whether it was open.
     pub async fn cancel_order(
         &mut self,
@@ -486,36 +471,6 @@ impl WriteTx {
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Writes a trade and returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_trade(
-        &mut self,
-        game_id: i64,
-        instrument_id: i64,
-        price: i64,
-        qty: i64,
-        buy_order_id: i64,
-        sell_order_id: i64,
-        taker_side: Side,
-    ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO ex_trades (game_id, instrument_id, price, qty, buy_order_id, \
-                 sell_order_id, taker_side, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(game_id)
-        .bind(instrument_id)
-        .bind(price)
-        .bind(qty)
-        .bind(buy_order_id)
-        .bind(sell_order_id)
-        .bind(taker_side.as_str())
-        .bind(now_ms())
-        .fetch_one(self.conn())
-        .await?;
-        Ok(row.try_get("id")?)
     }
 
     /// Adds `delta` shares to positions; `moves` is (account, instrument, delta).
@@ -799,56 +754,53 @@ async fn account_view(
     conn: &mut AnyConnection,
     account_id: i64,
 ) -> Result<AccountView, StoreError> {
-    let cash = sqlx::query("SELECT cash FROM ex_accounts WHERE id = $1")
-        .bind(account_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get::<i64, _>("cash"))
-        .transpose()?
-        .unwrap_or(0);
+    // Cash (k = 0), holdings at their marks (k = 1) and open orders (k = 2) in one query.
     let rows = sqlx::query(
-        "SELECT p.instrument_id, p.qty, i.last_price FROM ex_positions p \
+        "SELECT CAST(0 AS BIGINT) AS k, cash AS a, CAST(0 AS BIGINT) AS b, \
+                CAST(0 AS BIGINT) AS c, CAST(0 AS BIGINT) AS d, '' AS t \
+         FROM ex_accounts WHERE id = $1 \
+         UNION ALL \
+         SELECT 1, p.instrument_id, p.qty, i.last_price, 0, '' FROM ex_positions p \
          JOIN ex_instruments i ON i.id = p.instrument_id \
-         WHERE p.account_id = $1 AND p.qty <> 0 ORDER BY p.instrument_id",
+         WHERE p.account_id = $1 AND p.qty <> 0 \
+         UNION ALL \
+         SELECT 2, id, instrument_id, qty - filled, COALESCE(price, 0), intent FROM ex_orders \
+         WHERE account_id = $1 AND status = 'open'",
     )
     .bind(account_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?;
-    let holdings = rows
-        .iter()
-        .map(|r| {
-            Ok(Holding {
-                instrument_id: r.try_get("instrument_id")?,
-                qty: r.try_get("qty")?,
-                mark: r.try_get("last_price")?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let rows = sqlx::query(
-        "SELECT id, instrument_id, intent, qty - filled AS open_qty, price FROM ex_orders \
-         WHERE account_id = $1 AND status = 'open' ORDER BY id",
-    )
-    .bind(account_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let open_orders = rows
-        .iter()
-        .map(|r| {
-            let intent: String = r.try_get("intent")?;
-            Ok(OpenOrder {
-                order_id: r.try_get("id")?,
-                instrument_id: r.try_get("instrument_id")?,
-                intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
-                open_qty: r.try_get("open_qty")?,
-                price: r.try_get::<Option<i64>, _>("price")?.unwrap_or(0),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(AccountView {
-        cash,
-        holdings,
-        open_orders,
-    })
+    let mut view = AccountView::default();
+    for r in &rows {
+        let k: i64 = r.try_get("k")?;
+        let (a, b, c, d): (i64, i64, i64, i64) = (
+            r.try_get("a")?,
+            r.try_get("b")?,
+            r.try_get("c")?,
+            r.try_get("d")?,
+        );
+        match k {
+            0 => view.cash = a,
+            1 => view.holdings.push(Holding {
+                instrument_id: a,
+                qty: b,
+                mark: c,
+            }),
+            _ => {
+                let intent: String = r.try_get("t")?;
+                view.open_orders.push(OpenOrder {
+                    order_id: a,
+                    instrument_id: b,
+                    intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
+                    open_qty: c,
+                    price: d,
+                });
+            }
+        }
+    }
+    view.holdings.sort_by_key(|h| h.instrument_id);
+    view.open_orders.sort_by_key(|o| o.order_id);
+    Ok(view)
 }
 
 /// A game by id.

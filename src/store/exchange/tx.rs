@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::fcntl::{Flock, FlockArg};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::store::{Backend, Db, StoreError};
 
@@ -53,12 +53,17 @@ impl WriteTx {
         match db.backend() {
             Backend::Postgres => {
                 let mut tx = db.pool().begin().await?;
-                // Accounts before books, always in this order, so lock waits cannot form a cycle.
+                // Accounts before books, always in this order, so lock waits cannot form a
+                // cycle. Both locks go in one round trip; the keys are integers we format.
+                let mut script = String::new();
                 if let Some(account) = locks.account {
-                    advisory(&mut tx, LOCK_CLASS_ACCOUNT, account).await?;
+                    script.push_str(&advisory_sql(LOCK_CLASS_ACCOUNT, account));
                 }
                 if let Some(instrument) = locks.instrument {
-                    advisory(&mut tx, LOCK_CLASS_BOOK, instrument).await?;
+                    script.push_str(&advisory_sql(LOCK_CLASS_BOOK, instrument));
+                }
+                if !script.is_empty() {
+                    sqlx::raw_sql(&script).execute(&mut *tx).await?;
                 }
                 Ok(WriteTx {
                     tx,
@@ -93,22 +98,11 @@ impl WriteTx {
     }
 }
 
-async fn advisory(
-    tx: &mut Transaction<'static, Any>,
-    class: i32,
-    id: i64,
-) -> Result<(), StoreError> {
-    // The two-key form keeps our locks apart from anyone else's; ids wrap into 31 bits, which
-    // at worst makes two books share a lock (slower, never wrong).
-    let key = (id.rem_euclid(i64::from(i32::MAX))) as i32;
-    sqlx::query(
-        "SELECT 1 AS ok FROM pg_advisory_xact_lock(CAST($1 AS INTEGER), CAST($2 AS INTEGER))",
-    )
-    .bind(class)
-    .bind(key)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(())
+/// One advisory-lock statement. The two-key form keeps our locks apart from anyone else's; ids
+/// wrap into 31 bits, which at worst makes two books share a lock (slower, never wrong).
+fn advisory_sql(class: i32, id: i64) -> String {
+    let key = id.rem_euclid(i64::from(i32::MAX));
+    format!("SELECT 1 FROM pg_advisory_xact_lock({class}, {key});")
 }
 
 /// The writer queue of one SQLite database file in this process.
@@ -163,12 +157,12 @@ fn lock_error(e: std::io::Error) -> StoreError {
 
 /// Finds (or makes) the gate for the database file behind `db`.
 async fn sqlite_gate(db: &Db) -> Result<Arc<Gate>, StoreError> {
-    static GATES: OnceLock<Mutex<HashMap<PathBuf, Arc<Gate>>>> = OnceLock::new();
-    let row = sqlx::query("SELECT file FROM pragma_database_list WHERE name = 'main'")
-        .fetch_one(db.pool())
-        .await?;
-    let file: String = row.try_get("file").unwrap_or_default();
-    let path = PathBuf::from(file);
+    static GATES: OnceLock<Mutex<HashMap<String, Arc<Gate>>>> = OnceLock::new();
+    // The path as the pool opened it: `sqlite://PATH?options` (PATH may be relative).
+    let url = db.pool().connect_options().database_url.to_string();
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split('?').next().unwrap_or("").to_string();
+    let in_memory = path.is_empty() || path == ":memory:" || url.contains("mode=memory");
     let gates = GATES.get_or_init(|| Mutex::new(HashMap::new()));
     // A std mutex: held only for this lookup, never across an await.
     let mut map = gates
@@ -177,10 +171,10 @@ async fn sqlite_gate(db: &Db) -> Result<Arc<Gate>, StoreError> {
     if let Some(gate) = map.get(&path) {
         return Ok(gate.clone());
     }
-    let file = if path.as_os_str().is_empty() {
+    let file = if in_memory {
         None
     } else {
-        Some(open_lock_file(&path).map_err(lock_error)?)
+        Some(open_lock_file(Path::new(&path)).map_err(lock_error)?)
     };
     let gate = Arc::new(Gate {
         local: Arc::new(tokio::sync::Mutex::new(())),
