@@ -167,9 +167,18 @@ async fn place_in(
             Side::Sell => (if spec.liquidation { tick } else { low }, None),
         },
     };
-    let except = requeue.as_ref().map(|r| r.order.id);
     if !spec.liquidation {
-        let view = tx.account_view(spec.account_id).await?;
+        let mut view = tx.account_view(spec.account_id).await?;
+        if let Some(r) = &requeue {
+            let old = &r.order;
+            view.without_order(
+                old.instrument_id,
+                old.intent,
+                old.qty - old.filled,
+                old.price.unwrap_or(0),
+            )
+            .map_err(|_| ExchangeError::TooLarge)?;
+        }
         risk::check_order(
             &view,
             rules,
@@ -177,7 +186,6 @@ async fn place_in(
             spec.intent,
             spec.qty,
             worst,
-            except,
         )
         .map_err(refusal)?;
     }
@@ -194,11 +202,14 @@ async fn place_in(
     // Load crossing orders, best first, until they can fill the order or run out.
     let mut resting: Vec<Resting> = Vec::new();
     let mut after: Option<(i64, i64)> = None;
+    // Each resting order holds at least one share, so a small first page usually suffices.
+    let mut page_size = spec.qty.saturating_add(1).clamp(2, PAGE);
     loop {
         let page: Vec<RestingRow> = tx
-            .resting(spec.instrument_id, side.opposite(), worst, after, PAGE)
+            .resting(spec.instrument_id, side.opposite(), worst, after, page_size)
             .await?;
-        let full = page.len() as i64 == PAGE;
+        let full = page.len() as i64 == page_size;
+        page_size = PAGE;
         if let Some(last) = page.last() {
             after = Some((last.price, last.priority));
         }
@@ -696,8 +707,9 @@ async fn set_margin_call(
 /// the account is back above maintenance or has nothing left to close.
 async fn liquidate(db: &Db, game: &Game, account_id: i64) -> Result<(), ExchangeError> {
     let view = crate::store::exchange::read_account_view(db, account_id).await?;
-    for o in &view.open_orders {
-        match cancel(db, game.id, None, o.order_id, CancelReason::Liquidation).await {
+    let open = crate::store::exchange::orders_of(db, account_id, true, i64::MAX).await?;
+    for o in &open {
+        match cancel(db, game.id, None, o.id, CancelReason::Liquidation).await {
             Ok(_) | Err(ExchangeError::OrderClosed) => {}
             Err(e) => return Err(e),
         }

@@ -424,7 +424,7 @@ impl Exchange {
             positions,
             net_worth: view.equity().map_err(big)?,
             maintenance: view.maintenance(&game.rules).map_err(big)?,
-            buying_power: view.buying_power(&game.rules, None).map_err(big)?,
+            buying_power: view.buying_power(&game.rules).map_err(big)?,
         })
     }
 

@@ -21,14 +21,15 @@ pub struct Holding {
     pub mark: i64,
 }
 
-/// One open order of the account.
+/// The account's open orders of one intent on one instrument, added up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OpenOrder {
-    pub order_id: i64,
+pub struct OpenOrders {
     pub instrument_id: i64,
     pub intent: Intent,
+    /// Shares still open.
     pub open_qty: i64,
-    pub price: i64,
+    /// Open shares times their limit prices.
+    pub value: i64,
 }
 
 /// What the rules need to know about an account.
@@ -36,7 +37,7 @@ pub struct OpenOrder {
 pub struct AccountView {
     pub cash: i64,
     pub holdings: Vec<Holding>,
-    pub open_orders: Vec<OpenOrder>,
+    pub open_orders: Vec<OpenOrders>,
 }
 
 /// Why an order breaks the solvency rules.
@@ -101,15 +102,36 @@ impl AccountView {
         Ok(g)
     }
 
-    /// The value of open orders that could add exposure, leaving out `except`.
-    pub fn pending(&self, except: Option<i64>) -> Result<i64, Overflow> {
+    /// The value of open orders that could add exposure.
+    pub fn pending(&self) -> Result<i64, Overflow> {
         let mut p = 0i64;
         for o in &self.open_orders {
-            if o.intent.is_opening() && Some(o.order_id) != except {
-                p = add(p, mul(o.open_qty, o.price)?)?;
+            if o.intent.is_opening() {
+                p = add(p, o.value)?;
             }
         }
         Ok(p)
+    }
+
+    /// Leaves one open order out (the one being replaced): its shares and value no longer
+    /// count against the account.
+    pub fn without_order(
+        &mut self,
+        instrument_id: i64,
+        intent: Intent,
+        open_qty: i64,
+        price: i64,
+    ) -> Result<(), Overflow> {
+        let value = mul(open_qty, price)?;
+        if let Some(o) = self
+            .open_orders
+            .iter_mut()
+            .find(|o| o.instrument_id == instrument_id && o.intent == intent)
+        {
+            o.open_qty -= open_qty;
+            o.value -= value;
+        }
+        Ok(())
     }
 
     /// The position in one instrument.
@@ -122,8 +144,8 @@ impl AccountView {
     }
 
     /// Shares of an instrument the account may still sell (`Intent::Sell`) or cover
-    /// (`Intent::Cover`), after its other open orders of that intent, leaving out `except`.
-    pub fn free_shares(&self, instrument_id: i64, intent: Intent, except: Option<i64>) -> i64 {
+    /// (`Intent::Cover`), after its open orders of that intent.
+    pub fn free_shares(&self, instrument_id: i64, intent: Intent) -> i64 {
         let pos = self.position(instrument_id);
         let held = match intent {
             Intent::Sell => pos.max(0),
@@ -133,22 +155,20 @@ impl AccountView {
         let committed: i64 = self
             .open_orders
             .iter()
-            .filter(|o| {
-                o.instrument_id == instrument_id && o.intent == intent && Some(o.order_id) != except
-            })
+            .filter(|o| o.instrument_id == instrument_id && o.intent == intent)
             .map(|o| o.open_qty)
             .sum();
         (held - committed).max(0)
     }
 
     /// How much more exposure (order value) the account can take on; never negative.
-    pub fn buying_power(&self, rules: &GameRules, except: Option<i64>) -> Result<i64, Overflow> {
+    pub fn buying_power(&self, rules: &GameRules) -> Result<i64, Overflow> {
         let equity = self.equity()?;
         if equity <= 0 || rules.initial_margin_bp <= 0 {
             return Ok(0);
         }
         let capacity = i128::from(equity) * 10_000 / i128::from(rules.initial_margin_bp);
-        let used = i128::from(self.gross()?) + i128::from(self.pending(except)?);
+        let used = i128::from(self.gross()?) + i128::from(self.pending()?);
         let left = (capacity - used).max(0);
         i64::try_from(left).map_err(|_| Overflow)
     }
@@ -174,8 +194,8 @@ impl AccountView {
     }
 }
 
-/// Checks a new (or resized) order of `qty` shares at worst price `price`; `except` is the
-/// order being replaced, whose old size no longer counts.
+/// Checks a new order of `qty` shares at worst price `price` (for a replace, take the old
+/// order out of the view first with [`AccountView::without_order`]).
 pub fn check_order(
     view: &AccountView,
     rules: &GameRules,
@@ -183,18 +203,17 @@ pub fn check_order(
     intent: Intent,
     qty: i64,
     price: i64,
-    except: Option<i64>,
 ) -> Result<(), Refusal> {
     if intent.is_opening() {
         let value = mul(qty, price)?;
         let fee = bp_ceil(value, rules.fee_bp)?;
         let needed = add(value, fee)?;
-        let available = view.buying_power(rules, except)?;
+        let available = view.buying_power(rules)?;
         if needed > available {
             return Err(Refusal::Funds { needed, available });
         }
     } else {
-        let available = view.free_shares(instrument_id, intent, except);
+        let available = view.free_shares(instrument_id, intent);
         if qty > available {
             return Err(Refusal::Shares {
                 needed: qty,
@@ -219,10 +238,10 @@ mod tests {
             cash: 1_000,
             ..AccountView::default()
         };
-        assert_eq!(v.buying_power(&rules(), None), Ok(2_000));
-        assert!(check_order(&v, &rules(), 1, Intent::Buy, 20, 100, None).is_ok());
+        assert_eq!(v.buying_power(&rules()), Ok(2_000));
+        assert!(check_order(&v, &rules(), 1, Intent::Buy, 20, 100).is_ok());
         assert_eq!(
-            check_order(&v, &rules(), 1, Intent::Buy, 21, 100, None),
+            check_order(&v, &rules(), 1, Intent::Buy, 21, 100),
             Err(Refusal::Funds {
                 needed: 2_100,
                 available: 2_000
@@ -232,24 +251,24 @@ mod tests {
 
     #[test]
     fn open_orders_use_buying_power_unless_replaced() {
-        let v = AccountView {
+        let mut v = AccountView {
             cash: 1_000,
             holdings: vec![],
-            open_orders: vec![OpenOrder {
-                order_id: 7,
+            open_orders: vec![OpenOrders {
                 instrument_id: 1,
                 intent: Intent::Short,
                 open_qty: 10,
-                price: 100,
+                value: 1_000,
             }],
         };
-        assert_eq!(v.buying_power(&rules(), None), Ok(1_000));
-        assert_eq!(v.buying_power(&rules(), Some(7)), Ok(2_000));
+        assert_eq!(v.buying_power(&rules()), Ok(1_000));
+        v.without_order(1, Intent::Short, 10, 100).unwrap();
+        assert_eq!(v.buying_power(&rules()), Ok(2_000));
     }
 
     #[test]
     fn sells_need_free_long_shares_and_covers_free_short_shares() {
-        let v = AccountView {
+        let mut v = AccountView {
             cash: 0,
             holdings: vec![
                 Holding {
@@ -263,25 +282,25 @@ mod tests {
                     mark: 100,
                 },
             ],
-            open_orders: vec![OpenOrder {
-                order_id: 3,
+            open_orders: vec![OpenOrders {
                 instrument_id: 1,
                 intent: Intent::Sell,
                 open_qty: 6,
-                price: 100,
+                value: 600,
             }],
         };
-        assert_eq!(v.free_shares(1, Intent::Sell, None), 4);
-        assert_eq!(v.free_shares(1, Intent::Sell, Some(3)), 10);
-        assert_eq!(v.free_shares(2, Intent::Cover, None), 4);
-        assert_eq!(v.free_shares(2, Intent::Sell, None), 0);
+        assert_eq!(v.free_shares(1, Intent::Sell), 4);
+        assert_eq!(v.free_shares(2, Intent::Cover), 4);
+        assert_eq!(v.free_shares(2, Intent::Sell), 0);
         assert_eq!(
-            check_order(&v, &rules(), 1, Intent::Sell, 5, 100, None),
+            check_order(&v, &rules(), 1, Intent::Sell, 5, 100),
             Err(Refusal::Shares {
                 needed: 5,
                 available: 4
             })
         );
+        v.without_order(1, Intent::Sell, 6, 100).unwrap();
+        assert_eq!(v.free_shares(1, Intent::Sell), 10);
     }
 
     #[test]
@@ -314,7 +333,7 @@ mod tests {
             ..AccountView::default()
         };
         assert_eq!(
-            check_order(&v, &rules(), 1, Intent::Buy, i64::MAX, 2, None),
+            check_order(&v, &rules(), 1, Intent::Buy, i64::MAX, 2),
             Err(Refusal::Overflow)
         );
         assert_eq!(bp_ceil(101, 5_000), Ok(51));

@@ -24,7 +24,7 @@ use crate::exchange::model::{
     Account, BookTop, Event, EventKind, Game, GameRules, Instrument, Intent, Level, NewEvent,
     NewInstrument, Order, OrderStatus, Side, StpMode, TimeInForce, Trade,
 };
-use crate::exchange::risk::{AccountView, Holding, OpenOrder};
+use crate::exchange::risk::{AccountView, Holding, OpenOrders};
 use crate::store::{now_ms, Backend, Db, StoreError};
 
 /// The PostgreSQL channel that wakes event followers; the payload is the game id.
@@ -757,15 +757,17 @@ async fn account_view(
     // Cash (k = 0), holdings at their marks (k = 1) and open orders (k = 2) in one query.
     let rows = sqlx::query(
         "SELECT CAST(0 AS BIGINT) AS k, cash AS a, CAST(0 AS BIGINT) AS b, \
-                CAST(0 AS BIGINT) AS c, CAST(0 AS BIGINT) AS d, '' AS t \
+                CAST(0 AS BIGINT) AS c, '' AS t \
          FROM ex_accounts WHERE id = $1 \
          UNION ALL \
-         SELECT 1, p.instrument_id, p.qty, i.last_price, 0, '' FROM ex_positions p \
+         SELECT 1, p.instrument_id, p.qty, i.last_price, '' FROM ex_positions p \
          JOIN ex_instruments i ON i.id = p.instrument_id \
          WHERE p.account_id = $1 AND p.qty <> 0 \
          UNION ALL \
-         SELECT 2, id, instrument_id, qty - filled, COALESCE(price, 0), intent FROM ex_orders \
-         WHERE account_id = $1 AND status = 'open'",
+         SELECT 2, instrument_id, CAST(SUM(qty - filled) AS BIGINT), \
+                CAST(SUM((qty - filled) * COALESCE(price, 0)) AS BIGINT), intent \
+         FROM ex_orders WHERE account_id = $1 AND status = 'open' \
+         GROUP BY instrument_id, intent",
     )
     .bind(account_id)
     .fetch_all(conn)
@@ -773,12 +775,7 @@ async fn account_view(
     let mut view = AccountView::default();
     for r in &rows {
         let k: i64 = r.try_get("k")?;
-        let (a, b, c, d): (i64, i64, i64, i64) = (
-            r.try_get("a")?,
-            r.try_get("b")?,
-            r.try_get("c")?,
-            r.try_get("d")?,
-        );
+        let (a, b, c): (i64, i64, i64) = (r.try_get("a")?, r.try_get("b")?, r.try_get("c")?);
         match k {
             0 => view.cash = a,
             1 => view.holdings.push(Holding {
@@ -788,18 +785,18 @@ async fn account_view(
             }),
             _ => {
                 let intent: String = r.try_get("t")?;
-                view.open_orders.push(OpenOrder {
-                    order_id: a,
-                    instrument_id: b,
+                view.open_orders.push(OpenOrders {
+                    instrument_id: a,
                     intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
-                    open_qty: c,
-                    price: d,
+                    open_qty: b,
+                    value: c,
                 });
             }
         }
     }
     view.holdings.sort_by_key(|h| h.instrument_id);
-    view.open_orders.sort_by_key(|o| o.order_id);
+    view.open_orders
+        .sort_by_key(|o| (o.instrument_id, o.intent.as_str()));
     Ok(view)
 }
 
