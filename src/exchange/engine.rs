@@ -14,7 +14,9 @@ use super::model::{
 use super::risk::{self, Refusal};
 use super::ExchangeError;
 use crate::store::exchange::script::{BookWrite, OrderWrite, TradeWrite};
-use crate::store::exchange::{BookState, LedgerEntry, LedgerReason, Locks, RestingRow, WriteTx};
+use crate::store::exchange::{
+    BookState, IdHint, LedgerEntry, LedgerReason, Locks, RestingRow, WriteTx,
+};
 use crate::store::{now_ms, Db};
 
 /// The largest quantity one order may have.
@@ -39,9 +41,12 @@ pub(crate) struct PlaceSpec {
     pub liquidation: bool,
 }
 
-/// An existing order being replaced in a way that loses its priority.
-struct Requeue {
-    order: Order,
+/// Which order row [`place_in`] writes.
+enum Target {
+    /// A new order, with the ids the transaction handed out.
+    New(IdHint),
+    /// An existing order being replaced in a way that loses its priority.
+    Requeue(Order),
 }
 
 fn refusal(r: Refusal) -> ExchangeError {
@@ -113,14 +118,14 @@ pub(crate) async fn place(db: &Db, spec: &PlaceSpec) -> Result<OrderAck, Exchang
         },
     )
     .await?;
-    let (game, house, book) = tx
+    let (game, house, book, hint) = tx
         .game_and_book(spec.game_id, spec.instrument_id)
         .await?
         .ok_or(ExchangeError::UnknownInstrument)?;
     if !game.open {
         return Err(ExchangeError::GameOver);
     }
-    let ack = place_in(&mut tx, &game, house, book, spec, None).await?;
+    let ack = place_in(&mut tx, &game, house, book, spec, Target::New(hint)).await?;
     tx.commit().await?;
     Ok(ack)
 }
@@ -133,8 +138,12 @@ async fn place_in(
     house: i64,
     book: BookState,
     spec: &PlaceSpec,
-    requeue: Option<Requeue>,
+    target: Target,
 ) -> Result<OrderAck, ExchangeError> {
+    let (requeue, hint) = match target {
+        Target::New(hint) => (None, Some(hint)),
+        Target::Requeue(order) => (Some(order), None),
+    };
     let rules = &game.rules;
     if book.instrument.game_id != game.id {
         return Err(ExchangeError::UnknownInstrument);
@@ -170,7 +179,7 @@ async fn place_in(
     if !spec.liquidation {
         let mut view = tx.account_view(spec.account_id).await?;
         if let Some(r) = &requeue {
-            let old = &r.order;
+            let old = r;
             view.without_order(
                 old.instrument_id,
                 old.intent,
@@ -226,18 +235,19 @@ async fn place_in(
     let outcome = matching::match_incoming(&incoming, &resting);
 
     // Everything is decided; allocate ids and write it all in one go.
-    let (new_id, trade_ids) = tx
-        .allocate_ids(requeue.is_none(), outcome.fills.len())
-        .await?;
-    let order_id = match (&requeue, new_id) {
-        (Some(r), _) => r.order.id,
-        (None, Some(id)) => id,
+    let trade_ids = match hint.and_then(|h| h.last_trade) {
+        Some(last) => (1..=outcome.fills.len() as i64).map(|k| last + k).collect(),
+        None => tx.allocate_ids(false, outcome.fills.len()).await?.1,
+    };
+    let order_id = match (&requeue, hint) {
+        (Some(r), _) => r.id,
+        (None, Some(h)) => h.next_order,
         (None, None) => return Err(ExchangeError::Store(missing_id())),
     };
     if trade_ids.len() != outcome.fills.len() {
         return Err(ExchangeError::Store(missing_id()));
     }
-    let prior_filled = requeue.as_ref().map_or(0, |r| r.order.filled);
+    let prior_filled = requeue.as_ref().map_or(0, |r| r.filled);
     let filled_now = spec.qty - outcome.remaining;
     let status = if outcome.rests {
         OrderStatus::Open
@@ -564,7 +574,7 @@ pub(crate) async fn replace(
             .book(order.instrument_id)
             .await?
             .ok_or(ExchangeError::UnknownInstrument)?;
-        place_in(&mut tx, &game, house, book, &spec, Some(Requeue { order })).await?
+        place_in(&mut tx, &game, house, book, &spec, Target::Requeue(order)).await?
     };
     tx.commit().await?;
     Ok(ack)

@@ -182,6 +182,15 @@ pub struct RestingRow {
     pub open_qty: i64,
 }
 
+/// Ids handed out with [`WriteTx::game_and_book`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdHint {
+    /// The id a new order in this transaction takes.
+    pub next_order: i64,
+    /// SQLite only: the highest trade id, so new trades take the ones after it.
+    pub last_trade: Option<i64>,
+}
+
 /// An instrument inside a write transaction, with its priority counter.
 #[derive(Debug, Clone)]
 pub struct BookState {
@@ -234,14 +243,27 @@ impl WriteTx {
         }
     }
 
-    /// The game (with its house account) and one of its instruments, in one query.
+    /// The game (with its house account) and one of its instruments, in one query, together
+    /// with the id the next order will get and (on SQLite) the last trade id.
     pub async fn game_and_book(
         &mut self,
         game_id: i64,
         instrument_id: i64,
-    ) -> Result<Option<(Game, i64, BookState)>, StoreError> {
+    ) -> Result<Option<(Game, i64, BookState, IdHint)>, StoreError> {
+        // On SQLite the write lock is held, so the next rowids are free to take; PostgreSQL's
+        // identity sequence hands out the order id (a rolled-back one is simply never used).
+        let ids = match self.backend {
+            Backend::Sqlite => {
+                "(SELECT COALESCE(MAX(id), 0) + 1 FROM ex_orders) AS next_order, \
+                 (SELECT COALESCE(MAX(id), 0) FROM ex_trades) AS last_trade"
+            }
+            Backend::Postgres => {
+                "nextval(pg_get_serial_sequence('ex_orders', 'id')) AS next_order, \
+                 CAST(NULL AS BIGINT) AS last_trade"
+            }
+        };
         let sql = format!(
-            "SELECT {GAME_COLUMNS_G}, (SELECT a.id FROM ex_accounts a \
+            "SELECT {GAME_COLUMNS_G}, {ids}, (SELECT a.id FROM ex_accounts a \
                  WHERE a.game_id = g.id AND a.is_house = 1) AS house_id, \
                  i.id AS i_id, i.symbol AS i_symbol, i.name AS i_name, i.profile AS i_profile, \
                  i.tick AS i_tick, i.shares_issued AS i_shares, i.last_price AS i_last, \
@@ -270,7 +292,11 @@ impl WriteTx {
             },
             next_priority: row.try_get("i_next")?,
         };
-        Ok(Some((game_from_row(&row)?, house, book)))
+        let hint = IdHint {
+            next_order: row.try_get("next_order")?,
+            last_trade: row.try_get("last_trade")?,
+        };
+        Ok(Some((game_from_row(&row)?, house, book, hint)))
     }
 
     /// The instrument and its priority counter.

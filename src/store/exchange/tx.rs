@@ -52,19 +52,17 @@ impl WriteTx {
     pub async fn begin(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
         match db.backend() {
             Backend::Postgres => {
-                let mut tx = db.pool().begin().await?;
-                // Accounts before books, always in this order, so lock waits cannot form a
-                // cycle. Both locks go in one round trip; the keys are integers we format.
-                let mut script = String::new();
+                // BEGIN and the locks go in one round trip (a simple query may hold several
+                // statements). Accounts before books, always in this order, so lock waits
+                // cannot form a cycle. The keys are integers formatted here.
+                let mut begin = String::from("BEGIN;");
                 if let Some(account) = locks.account {
-                    script.push_str(&advisory_sql(LOCK_CLASS_ACCOUNT, account));
+                    begin.push_str(&advisory_sql(LOCK_CLASS_ACCOUNT, account));
                 }
                 if let Some(instrument) = locks.instrument {
-                    script.push_str(&advisory_sql(LOCK_CLASS_BOOK, instrument));
+                    begin.push_str(&advisory_sql(LOCK_CLASS_BOOK, instrument));
                 }
-                if !script.is_empty() {
-                    sqlx::raw_sql(&script).execute(&mut *tx).await?;
-                }
+                let tx = db.pool().begin_with(begin).await?;
                 Ok(WriteTx {
                     tx,
                     backend: Backend::Postgres,
