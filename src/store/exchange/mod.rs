@@ -27,7 +27,7 @@ use crate::exchange::model::{
 use crate::exchange::risk::{AccountView, Holding, OpenOrders};
 use crate::store::{now_ms, Backend, Db, StoreError};
 
-/// The PostgreSQL channel that wakes event followers; the payload is the game id.
+/// The PostgreSQL channel that wakes event followers; the payload is empty.
 pub const NOTIFY_CHANNEL: &str = "nuggetnet_exchange";
 
 /// A stored text column held a value the schema's CHECK constraint does not allow.
@@ -597,13 +597,7 @@ impl WriteTx {
             }
             q.execute(self.conn()).await?;
         }
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT 1 AS ok FROM pg_notify($1, $2)")
-                .bind(NOTIFY_CHANNEL)
-                .bind(game_id.to_string())
-                .fetch_one(self.conn())
-                .await?;
-        }
+        self.wrote_events = true;
         Ok(())
     }
 

@@ -288,14 +288,7 @@ impl WriteTx {
                 );
             }
             s.push_str(";\n");
-            if self.backend == Backend::Postgres {
-                let _ = writeln!(
-                    s,
-                    "SELECT 1 FROM pg_notify({}, {});",
-                    text(super::NOTIFY_CHANNEL),
-                    text(&w.game_id.to_string())
-                );
-            }
+            self.wrote_events = true;
         }
         sqlx::raw_sql(&s).execute(self.conn()).await?;
         Ok(())

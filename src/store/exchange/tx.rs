@@ -12,6 +12,12 @@
 //! (the kernel wakes a waiter as soon as the holder lets go, no sleeping), and only then run
 //! `BEGIN IMMEDIATE`. The lock is released after `COMMIT` or rollback.
 //!
+//! Event followers on PostgreSQL are woken by NOTIFY, but not from inside the order's
+//! transaction: a committing transaction with a pending NOTIFY holds an instance-wide lock
+//! through its WAL flush, which would serialise every commit. Instead, a commit that wrote
+//! events pokes a per-pool background task that sends one `pg_notify` in its own tiny
+//! transaction for any number of pokes that arrived meanwhile.
+//!
 //! A [`WriteTx`] that is dropped without `commit` (an error, or a cancelled future) rolls back:
 //! sqlx's `Transaction` queues the rollback on drop before its connection goes back to the pool.
 
@@ -34,6 +40,9 @@ const LOCK_CLASS_ACCOUNT: i32 = 0x4E58_0002;
 pub struct WriteTx {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) backend: Backend,
+    /// Whether events were written, so followers need waking after commit.
+    pub(crate) wrote_events: bool,
+    pool: sqlx::AnyPool,
     /// Declared after `tx` so the transaction (and its rollback) goes first on drop.
     _gate: Option<GateGuard>,
 }
@@ -66,6 +75,8 @@ impl WriteTx {
                 Ok(WriteTx {
                     tx,
                     backend: Backend::Postgres,
+                    wrote_events: false,
+                    pool: db.pool().clone(),
                     _gate: None,
                 })
             }
@@ -76,6 +87,8 @@ impl WriteTx {
                 Ok(WriteTx {
                     tx,
                     backend: Backend::Sqlite,
+                    wrote_events: false,
+                    pool: db.pool().clone(),
                     _gate: Some(guard),
                 })
             }
@@ -84,9 +97,18 @@ impl WriteTx {
 
     /// Commits; the locks go with the transaction.
     pub async fn commit(self) -> Result<(), StoreError> {
-        let WriteTx { tx, _gate, .. } = self;
+        let WriteTx {
+            tx,
+            _gate,
+            backend,
+            wrote_events,
+            pool,
+        } = self;
         tx.commit().await?;
         drop(_gate);
+        if wrote_events && backend == Backend::Postgres {
+            wake_followers(&pool);
+        }
         Ok(())
     }
 
@@ -94,6 +116,45 @@ impl WriteTx {
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
         &mut self.tx
     }
+}
+
+/// Asks the pool's notifier task to send a NOTIFY soon, starting the task if needed.
+fn wake_followers(pool: &sqlx::AnyPool) {
+    type Notifiers = HashMap<String, (Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>)>;
+    static NOTIFIERS: OnceLock<Mutex<Notifiers>> = OnceLock::new();
+    let key = pool.connect_options().database_url.to_string();
+    let map = NOTIFIERS.get_or_init(|| Mutex::new(HashMap::new()));
+    // A std mutex: held only for this lookup, never across an await.
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((n, task)) = map.get(&key) {
+        // A task of a runtime that has shut down is finished; start a new one then.
+        if !task.is_finished() {
+            n.notify_one();
+            return;
+        }
+    }
+    let notify = Arc::new(tokio::sync::Notify::new());
+    notify.notify_one();
+    let pool = pool.clone();
+    let waiter = notify.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            // A poke while we are busy leaves a permit, so the last commit is never missed.
+            waiter.notified().await;
+            if pool.is_closed() {
+                return;
+            }
+            let sent = sqlx::query("SELECT 1 AS ok FROM pg_notify($1, '')")
+                .bind(super::NOTIFY_CHANNEL)
+                .fetch_one(&pool)
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "cannot wake exchange event followers");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    });
+    map.insert(key, (notify, task));
 }
 
 /// One advisory-lock statement. The two-key form keeps our locks apart from anyone else's; ids
