@@ -72,10 +72,13 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The exchange worker is one sequential client: a single-threaded runtime spares it the
+    // cross-thread wake-ups that would otherwise dominate its CPU time.
+    let mut builder = match cli.command {
+        Command::ExchangeWorker(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nuggetnet: cannot start the async runtime: {e}");

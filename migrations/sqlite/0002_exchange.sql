@@ -1,6 +1,10 @@
 -- The exchange: games, instruments, accounts, positions, orders, trades, the ledger and the
--- event log. Money is integer cents, quantities integer shares, prices integer cents that are
--- always a whole number of the instrument's tick. Rates are basis points (1/100 of a percent).
+-- event log. The busy tables (positions, orders, trades, ledger, events) carry no foreign keys:
+-- every order writes a dozen of their rows, a key check per row is a query of its own (and on
+-- PostgreSQL a share lock on the game's one row that every process would fight over). They
+-- are written only by the exchange's engine, and `nuggetnet audit` checks that they agree.
+-- Money is integer cents, quantities integer shares, prices integer cents that are always a
+-- whole number of the instrument's tick. Rates are basis points (1/100 of a percent).
 CREATE TABLE ex_games (
     id                   INTEGER PRIMARY KEY,
     name                 TEXT    NOT NULL,
@@ -42,17 +46,17 @@ CREATE TABLE ex_accounts (
 );
 
 CREATE TABLE ex_positions (
-    account_id     BIGINT  NOT NULL REFERENCES ex_accounts(id),
-    instrument_id  BIGINT  NOT NULL REFERENCES ex_instruments(id),
+    account_id     BIGINT  NOT NULL,
+    instrument_id  BIGINT  NOT NULL,
     qty            BIGINT  NOT NULL,
     PRIMARY KEY (account_id, instrument_id)
 );
 
 CREATE TABLE ex_orders (
     id             INTEGER PRIMARY KEY,
-    game_id        BIGINT  NOT NULL REFERENCES ex_games(id),
-    instrument_id  BIGINT  NOT NULL REFERENCES ex_instruments(id),
-    account_id     BIGINT  NOT NULL REFERENCES ex_accounts(id),
+    game_id        BIGINT  NOT NULL,
+    instrument_id  BIGINT  NOT NULL,
+    account_id     BIGINT  NOT NULL,
     side           TEXT    NOT NULL CHECK (side IN ('buy', 'sell')),
     intent         TEXT    NOT NULL CHECK (intent IN ('buy', 'sell', 'short', 'cover')),
     kind           TEXT    NOT NULL CHECK (kind IN ('limit', 'market')),
@@ -71,12 +75,12 @@ CREATE INDEX ex_orders_account ON ex_orders (account_id, status);
 
 CREATE TABLE ex_trades (
     id                 INTEGER PRIMARY KEY,
-    game_id            BIGINT  NOT NULL REFERENCES ex_games(id),
-    instrument_id      BIGINT  NOT NULL REFERENCES ex_instruments(id),
+    game_id            BIGINT  NOT NULL,
+    instrument_id      BIGINT  NOT NULL,
     price              BIGINT  NOT NULL CHECK (price > 0),
     qty                BIGINT  NOT NULL CHECK (qty > 0),
-    buy_order_id       BIGINT  NOT NULL REFERENCES ex_orders(id),
-    sell_order_id      BIGINT  NOT NULL REFERENCES ex_orders(id),
+    buy_order_id       BIGINT  NOT NULL,
+    sell_order_id      BIGINT  NOT NULL,
     taker_side         TEXT    NOT NULL CHECK (taker_side IN ('buy', 'sell')),
     created_at         BIGINT  NOT NULL
 );
@@ -87,13 +91,13 @@ CREATE INDEX ex_trades_sell ON ex_trades (sell_order_id);
 -- Every movement of cash or shares, with its reason. Sums per account equal the balances.
 CREATE TABLE ex_ledger (
     id             INTEGER PRIMARY KEY,
-    game_id        BIGINT  NOT NULL REFERENCES ex_games(id),
-    account_id     BIGINT  NOT NULL REFERENCES ex_accounts(id),
-    instrument_id  BIGINT  REFERENCES ex_instruments(id),
+    game_id        BIGINT  NOT NULL,
+    account_id     BIGINT  NOT NULL,
+    instrument_id  BIGINT,
     cash_delta     BIGINT  NOT NULL,
     share_delta    BIGINT  NOT NULL,
     reason         TEXT    NOT NULL CHECK (reason IN ('trade', 'fee', 'grant', 'borrow_fee', 'dividend', 'liquidation')),
-    trade_id       BIGINT  REFERENCES ex_trades(id),
+    trade_id       BIGINT,
     created_at     BIGINT  NOT NULL
 );
 CREATE INDEX ex_ledger_account ON ex_ledger (account_id);

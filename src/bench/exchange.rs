@@ -57,6 +57,9 @@ pub enum BenchError {
     Failed(String),
 }
 
+/// Open orders a worker keeps per player before it cancels the oldest.
+const MAX_WORKING: usize = 40;
+
 /// One operation the worker chose.
 enum Op {
     Place(OrderRequest),
@@ -158,6 +161,11 @@ fn choose(
 ) -> Op {
     let roll = rng.gen_range(0..100);
     let mine: Vec<usize> = (0..open.len()).filter(|&i| open[i].0 == who).collect();
+    // Like a real trader, keep a bounded number of orders working: cancel the oldest.
+    if mine.len() > MAX_WORKING {
+        let (_, id) = open.remove(mine[0]);
+        return Op::Cancel(id);
+    }
     if roll < 12 && !mine.is_empty() {
         let (_, id) = open.swap_remove(mine[rng.gen_range(0..mine.len())]);
         return Op::Cancel(id);
@@ -166,9 +174,6 @@ fn choose(
         let (_, id) = open.swap_remove(mine[rng.gen_range(0..mine.len())]);
         let price = center + tick * rng.gen_range(-8..=8);
         return Op::Replace(id, price.max(tick), rng.gen_range(1..=20));
-    }
-    if open.len() > 200 {
-        open.drain(..100);
     }
     let intent = match rng.gen_range(0..10) {
         0..=3 => Intent::Buy,

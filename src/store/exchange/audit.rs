@@ -9,6 +9,8 @@
 //! - `crossed-book`: no book has its best bid at or above its best ask;
 //! - `order-fills`: every order's filled quantity equals the sum of its trades, never exceeds
 //!   its size, and its status agrees with it;
+//! - `references`: every order, ledger row and position belongs to an account and an
+//!   instrument of its game (the busy tables have no foreign keys, so this is checked here);
 //! - `trade-orders`: every trade has a buy order and a sell order of its instrument, from two
 //!   different accounts (prices are not compared: a replace may have moved an order since);
 //! - `trade-ledger`: every trade moved exactly its shares and its cash (fees included) between
@@ -130,6 +132,33 @@ const CHECKS: &[Check] = &[
                 i(r, "qty")?,
                 i(r, "filled")?,
                 i(r, "traded")?
+            ))
+        },
+    },
+    Check {
+        rule: "references",
+        sql: "SELECT 'order' AS what, o.id AS id FROM ex_orders o \
+              LEFT JOIN ex_accounts a ON a.id = o.account_id \
+              LEFT JOIN ex_instruments i ON i.id = o.instrument_id \
+              WHERE o.game_id = $1 AND (a.id IS NULL OR i.id IS NULL \
+                  OR a.game_id <> o.game_id OR i.game_id <> o.game_id) \
+              UNION ALL \
+              SELECT 'ledger row', l.id FROM ex_ledger l \
+              LEFT JOIN ex_accounts a ON a.id = l.account_id \
+              LEFT JOIN ex_instruments i ON i.id = l.instrument_id \
+              WHERE l.game_id = $1 AND (a.id IS NULL OR a.game_id <> l.game_id \
+                  OR (l.instrument_id IS NOT NULL AND (i.id IS NULL OR i.game_id <> l.game_id))) \
+              UNION ALL \
+              SELECT 'position of account', p.account_id FROM ex_positions p \
+              JOIN ex_instruments i ON i.id = p.instrument_id \
+              LEFT JOIN ex_accounts a ON a.id = p.account_id \
+              WHERE i.game_id = $1 AND (a.id IS NULL OR a.game_id <> i.game_id) \
+              LIMIT $2",
+        describe: |r| {
+            let what: String = r.try_get("what")?;
+            Ok(format!(
+                "{what} {} refers to an account or instrument outside the game",
+                i(r, "id")?
             ))
         },
     },
