@@ -40,6 +40,17 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Check the exchange's books on the live database; exits non-zero on any violation.
+    Audit {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only this game (default: every game).
+        #[arg(long)]
+        game: Option<i64>,
+    },
+    /// Places random orders (used by `bench exchange` and the multi-process tests).
+    #[command(hide = true)]
+    ExchangeWorker(nuggetnet::bench::exchange::WorkerArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,14 +68,19 @@ enum BenchCommand {
     Connect(nuggetnet::bench::connect::ConnectArgs),
     /// Run many virtual-modem lines on pseudo-terminals at once and measure their pacing.
     Lines(nuggetnet::bench::lines::LinesArgs),
+    /// Place orders from 1, 8 and 32 client processes; report orders/s and latencies.
+    Exchange(nuggetnet::bench::exchange::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The exchange worker is one sequential client: a single-threaded runtime spares it the
+    // cross-thread wake-ups that would otherwise dominate its CPU time.
+    let mut builder = match cli.command {
+        Command::ExchangeWorker(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nuggetnet: cannot start the async runtime: {e}");
@@ -111,6 +127,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             nuggetnet::bench::lines::run(args).await?;
         }
+        Command::Bench {
+            command: BenchCommand::Exchange(args),
+        } => nuggetnet::bench::exchange::run_bench(args).await?,
+        Command::Audit { config, game } => {
+            let (config, _) = Config::load(config.as_deref())?;
+            let db = nuggetnet::store::Db::open(&config.database.url, 2)
+                .await
+                .with_context(|| format!("database {}", config.database.url))?;
+            let violations = nuggetnet::exchange::audit(&db, game).await?;
+            for v in &violations {
+                println!("{v}");
+            }
+            if !violations.is_empty() {
+                anyhow::bail!("the audit found {} violation(s)", violations.len());
+            }
+            println!("audit passed");
+        }
+        Command::ExchangeWorker(args) => nuggetnet::bench::exchange::run_worker(args).await?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod connect;
+pub mod exchange;
 pub mod lines;
 
 use std::time::Duration;

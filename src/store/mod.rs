@@ -10,6 +10,7 @@
 //! integers; money as integer cents. Nothing above this module sees a row or a SQL string.
 
 pub mod calls;
+pub mod exchange;
 pub mod users;
 
 #[doc(hidden)]
