@@ -247,7 +247,19 @@ async fn settings_change_charset_and_password() {
     assert_eq!(user.width, 64);
     drop(c);
 
+    // The saved choice of plain ASCII wins over the ANSI the telnet client reports.
     let mut c = Caller::telnet(t.telnet_addr(), "ANSI").await;
     leave_lobby(&mut c).await;
-    login(&mut c, "Darien", "newpass99").await;
+    c.expect("Your handle").await;
+    c.line("Darien").await;
+    c.expect("Password").await;
+    c.line("newpass99").await;
+    c.expect("Press any key").await;
+    let from = c.data.len();
+    c.line("").await;
+    c.expect("Main Menu").await;
+    assert!(
+        !c.data[from..].contains(&0x1B),
+        "plain ASCII after login, as saved"
+    );
 }

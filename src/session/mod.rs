@@ -261,31 +261,39 @@ async fn session(
     Ok(())
 }
 
-/// Applies the user's saved width and height when the saved charset is the one detected, and
-/// says so when the two differ (detection wins: the caller may be on another machine).
+/// Applies the user's saved terminal. Whether the caller is on an Atari is a fact of this
+/// call (the RETURN key said so), so ATASCII is never forced on or off by a saved setting; between
+/// ANSI and plain ASCII the user's saved choice wins over detection. The saved size applies
+/// unless the client reported its window size.
 async fn adopt_saved_terminal(
     term: &mut Term,
     user: &crate::store::users::User,
 ) -> Result<(), End> {
     let caps = term.caps();
-    if user.charset == caps.charset {
-        if term.naws().is_none() && (user.width, user.height) != (caps.width, caps.height) {
-            term.set_caps(Caps {
-                width: user.width,
-                height: user.height,
-                ..caps
-            });
-        }
-        return Ok(());
+    let atari_now = caps.charset == Charset::Atascii;
+    let atari_saved = user.charset == Charset::Atascii;
+    if atari_now != atari_saved {
+        return term
+            .say(
+                &format!(
+                    "(Your saved terminal is {}; this call uses {}. Change it under Settings.)",
+                    user.charset, caps.charset
+                ),
+                Style::Dim,
+            )
+            .await;
     }
-    term.say(
-        &format!(
-            "(Your saved terminal is {}; this call uses {}. Change it under Settings.)",
-            user.charset, caps.charset
-        ),
-        Style::Dim,
-    )
-    .await
+    let (width, height) = match term.naws() {
+        Some(size) => size,
+        None => (user.width, user.height),
+    };
+    term.set_caps(Caps {
+        charset: user.charset,
+        width,
+        height,
+        color: user.charset == Charset::Ansi,
+    });
+    Ok(())
 }
 
 /// "today", "yesterday", "5 days ago".
