@@ -263,3 +263,18 @@ async fn settings_change_charset_and_password() {
         "plain ASCII after login, as saved"
     );
 }
+
+#[tokio::test]
+async fn a_window_resize_mid_session_reaches_the_node_table() {
+    let t = TestServer::start(2).await;
+    let mut c = Caller::telnet(t.telnet_addr(), "ANSI").await;
+    leave_lobby(&mut c).await;
+    register(&mut c, "Resizer", "stretch99").await;
+    assert_eq!(t.server.nodes().status(1).unwrap().caps.width, 80);
+    // NAWS 132x43, as a client sends it when its window is resized.
+    c.send_raw(&[255, 250, 31, 0, 132, 0, 43, 255, 240]).await;
+    c.send(b"W").await;
+    c.expect("of 2 nodes)").await;
+    let caps = t.server.nodes().status(1).unwrap().caps;
+    assert_eq!((caps.width, caps.height), (132, 43));
+}

@@ -181,3 +181,25 @@ async fn per_ip_cap_refuses_extra_connections_in_plain_words() {
     b.line("").await;
     b.expect("Your handle").await;
 }
+
+#[tokio::test]
+async fn idle_callers_are_logged_off_and_free_their_node() {
+    let t = TestServer::start_with(2, |c| {
+        c.limits.idle_timeout_secs = 1;
+        c.limits.lobby_timeout_secs = 1;
+    })
+    .await;
+    // Silent in the lobby: hung up without taking a node.
+    let mut lurker = Caller::atari(t.raw_addr()).await;
+    lurker.expect("press RETURN").await;
+    lurker.expect_closed().await;
+
+    // Silent at the login prompt: told why, then hung up, and the node is free again.
+    let mut sleeper = Caller::telnet(t.telnet_addr(), "ANSI").await;
+    leave_lobby(&mut sleeper).await;
+    sleeper.expect("Your handle").await;
+    t.wait_nodes_in_use(1).await;
+    sleeper.expect("Idle too long").await;
+    sleeper.expect_closed().await;
+    t.wait_nodes_in_use(0).await;
+}

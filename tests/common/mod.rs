@@ -165,6 +165,11 @@ impl Caller {
         let _ = self.stream.write_all(&out).await;
     }
 
+    /// Sends bytes exactly as given (telnet commands included).
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes).await;
+    }
+
     /// Types a line and the RETURN key of this caller's terminal.
     pub async fn line(&mut self, text: &str) {
         let mut bytes = text.as_bytes().to_vec();
