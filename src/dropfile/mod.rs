@@ -225,7 +225,8 @@ impl DropInfo {
 }
 
 /// Line endings for writing: DOS doors want CR LF, native ones accept either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LineEnding {
     #[default]
     CrLf,
