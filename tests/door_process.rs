@@ -224,7 +224,11 @@ async fn a_door_that_ignores_hangup_is_killed() {
 #[tokio::test]
 async fn time_out_ends_the_door() {
     let script = r#"echo "pid:$$"; sleep 30"#;
-    let mut visit = Visit::start(sh("Slow", script), &DoorSlots::new(), Some(Duration::from_millis(300)));
+    let mut visit = Visit::start(
+        sh("Slow", script),
+        &DoorSlots::new(),
+        Some(Duration::from_millis(300)),
+    );
     visit.expect("pid:").await;
     let pid = visit.number("pid:");
     let (outcome, node_dir) = visit.finish().await;
@@ -249,7 +253,10 @@ async fn exit_status_and_crashes_are_reported() {
     let visit = Visit::start(sh("Crashes", "kill -SEGV $$"), &DoorSlots::new(), None);
     let (outcome, _) = visit.finish().await;
     let outcome = outcome.unwrap();
-    assert!(outcome.problem().unwrap().contains("signal 11"), "{outcome:?}");
+    assert!(
+        outcome.problem().unwrap().contains("signal 11"),
+        "{outcome:?}"
+    );
 
     let visit = Visit::start(sh("Fine", "exit 0"), &DoorSlots::new(), None);
     assert_eq!(visit.finish().await.0.unwrap().problem(), None);
@@ -261,7 +268,10 @@ async fn a_missing_program_is_an_error_and_the_folder_is_clean() {
     let visit = Visit::start(door, &DoorSlots::new(), None);
     let (result, node_dir) = visit.finish().await;
     let err = result.unwrap_err().to_string();
-    assert!(err.contains("Ghost") && err.contains("/nonexistent/door"), "{err}");
+    assert!(
+        err.contains("Ghost") && err.contains("/nonexistent/door"),
+        "{err}"
+    );
     assert_empty(&node_dir);
 }
 
@@ -307,7 +317,11 @@ async fn socket_door_gets_an_inherited_socket_named_in_door32() {
         read -r line; echo "got:$line"
         read -r line; echo "again:$line"
     "#;
-    let mut door = DoorConfig::new("Sock", "bash", &["-c", script, "door", "{dropfile}", "{fd}"]);
+    let mut door = DoorConfig::new(
+        "Sock",
+        "bash",
+        &["-c", script, "door", "{dropfile}", "{fd}"],
+    );
     door.io = DoorIoMode::Socket;
     let mut visit = Visit::start(door, &DoorSlots::new(), None);
     visit.expect("comm:2 fd:").await;
@@ -358,7 +372,6 @@ fn pid_in(dir: &Path) -> Option<i32> {
     }
     None
 }
-
 
 #[tokio::test]
 async fn the_concurrency_cap_is_shared_across_nodes() {
