@@ -6,6 +6,7 @@
 //! [`Term`], so it is freed on every exit path.
 
 pub mod art;
+pub mod doors;
 pub mod lobby;
 pub mod login;
 pub mod menu;
@@ -39,6 +40,8 @@ pub struct Context {
     pub lobby: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the BBS shuts down.
     pub shutdown: CancellationToken,
+    /// How many callers are in each door, across nodes.
+    pub door_slots: crate::door::DoorSlots,
 }
 
 /// Runs one call from connect to hang-up.
