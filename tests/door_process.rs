@@ -387,3 +387,15 @@ async fn the_concurrency_cap_is_shared_across_nodes() {
     assert!(first.finish().await.0.is_ok());
     assert_eq!(slots.in_use("Solo"), 0);
 }
+
+#[tokio::test]
+async fn doors_get_a_clean_environment_and_an_unbounded_limit_is_fine() {
+    // Cargo gives test processes variables such as CARGO_MANIFEST_DIR; doors must not see
+    // the BBS's environment.
+    let script = r#"echo "term:$TERM cols:$COLUMNS secret:${CARGO_MANIFEST_DIR:-none} drop:$NUGGETNET_DROPFILE""#;
+    let mut visit = Visit::start(sh("Env", script), &DoorSlots::new(), Some(Duration::MAX));
+    visit.expect("term:ansi cols:80 secret:none drop:").await;
+    visit.expect("DOOR32.SYS").await;
+    let (outcome, _) = visit.finish().await;
+    assert!(matches!(outcome.unwrap().end, DoorEnd::Exited(s) if s.success()));
+}

@@ -201,10 +201,7 @@ pub async fn run_door_for<I: DoorIo>(
     })?;
     let args = expand_args(door, &info, &dropfile, &folder.path, fd);
     let cwd = door.working_dir.as_deref().unwrap_or(&folder.path);
-    let env = [
-        ("NUGGETNET_DROPFILE", dropfile.display().to_string()),
-        ("NUGGETNET_NODE", info.node.to_string()),
-    ];
+    let env = door_env(&info, &dropfile);
     let started = Instant::now();
     let running = process::spawn(&door.command, &args, cwd, &env, prepared).map_err(|source| {
         DoorError::Spawn {
@@ -224,6 +221,34 @@ pub async fn run_door_for<I: DoorIo>(
     drop(folder);
     Ok(outcome)
 }
+
+/// The environment a door gets: a few harmless variables of ours (the BBS's own environment
+/// may hold secrets such as a database URL, so only [`PASSED_ENV`] is passed on), the terminal
+/// type and size, and where the dropfile is.
+fn door_env(info: &DropInfo, dropfile: &Path) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = PASSED_ENV
+        .iter()
+        .filter_map(|&key| std::env::var(key).ok().map(|value| (key, value)))
+        .collect();
+    let term = if info.emulation.is_ansi() {
+        "ansi"
+    } else {
+        "dumb"
+    };
+    env.extend([
+        ("TERM", term.to_string()),
+        ("COLUMNS", info.width.to_string()),
+        ("LINES", info.height.to_string()),
+        ("NUGGETNET_DROPFILE", dropfile.display().to_string()),
+        ("NUGGETNET_NODE", info.node.to_string()),
+    ]);
+    env
+}
+
+/// Variables of the BBS's environment that doors get.
+pub const PASSED_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
+];
 
 fn expand_args(
     door: &DoorConfig,
@@ -264,7 +289,10 @@ async fn bridge<I: DoorIo>(
         writer,
         stderr,
     } = running;
-    let deadline = started + allowed;
+    // A limit too far away to represent is no limit in practice: a century.
+    let deadline = started
+        .checked_add(allowed)
+        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 24 * 3600));
     let (input_tx, input_rx) = mpsc::channel::<Bytes>(INPUT_QUEUE);
     // Input goes to the door through a queue, so a door that stops reading cannot stop us
     // from watching the carrier and the clock.

@@ -101,7 +101,8 @@ pub(crate) struct Running {
     pub(crate) stderr: Option<ChildStderr>,
 }
 
-/// Starts `program` in its own process group with the prepared I/O.
+/// Starts `program` in its own process group with the prepared I/O and only `env` as its
+/// environment.
 pub(crate) fn spawn(
     program: &str,
     args: &[String],
@@ -112,6 +113,7 @@ pub(crate) fn spawn(
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)
+        .env_clear()
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .process_group(0)
         .kill_on_drop(true);
