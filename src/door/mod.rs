@@ -169,6 +169,12 @@ pub async fn run_door_for<I: DoorIo>(
             door: door.name.clone(),
             max: door.max_users.unwrap_or(0),
         })?;
+    // The door runs in another folder, so every path it is given must be absolute.
+    let node_dir = &std::path::absolute(node_dir).map_err(|source| DoorError::NodeDir {
+        door: door.name.clone(),
+        path: node_dir.to_path_buf(),
+        source,
+    })?;
     let folder = NodeFolder::prepare(node_dir).map_err(|source| DoorError::NodeDir {
         door: door.name.clone(),
         path: node_dir.to_path_buf(),
@@ -203,7 +209,16 @@ pub async fn run_door_for<I: DoorIo>(
     let cwd = door.working_dir.as_deref().unwrap_or(&folder.path);
     let env = door_env(&info, &dropfile);
     let started = Instant::now();
-    let running = process::spawn(&door.command, &args, cwd, &env, prepared).map_err(|source| {
+    // A relative program path with a folder in it is meant from the BBS's folder, not the
+    // door's working folder; a bare name is looked up in PATH.
+    let program = if door.command.contains('/') {
+        std::path::absolute(&door.command)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| door.command.clone())
+    } else {
+        door.command.clone()
+    };
+    let running = process::spawn(&program, &args, cwd, &env, prepared).map_err(|source| {
         DoorError::Spawn {
             door: door.name.clone(),
             command: door.command.clone(),

@@ -298,15 +298,15 @@ pub fn read(path: &Path) -> Result<DropInfo, DropfileError> {
         path: path.to_path_buf(),
         source,
     };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(DropfileError::TooLarge {
-            path: path.to_path_buf(),
-            size,
-            max: MAX_FILE_BYTES,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    // Read at most one byte more than allowed, so a device or a pipe given as the path cannot
+    // make us read for ever.
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(read_err)?;
     let by_name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -375,6 +375,12 @@ fn write_then_read_from_disk_in_lower_case() {
 }
 
 #[test]
+fn a_device_is_not_read_for_ever() {
+    let err = read(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("/dev/zero") && err.contains("line 1"), "{err}");
+}
+
+#[test]
 fn file_names_are_recognised_ignoring_case() {
     assert_eq!(
         DropKind::from_file_name("DoOr32.SyS"),
