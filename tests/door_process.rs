@@ -399,3 +399,30 @@ async fn doors_get_a_clean_environment_and_an_unbounded_limit_is_fine() {
     let (outcome, _) = visit.finish().await;
     assert!(matches!(outcome.unwrap().end, DoorEnd::Exited(s) if s.success()));
 }
+
+#[tokio::test]
+async fn a_flooding_door_still_dies_with_the_carrier() {
+    let mut visit = Visit::start(
+        sh("Flood", r#"echo "pid:$$"; exec yes nuggets"#),
+        &DoorSlots::new(),
+        None,
+    );
+    visit.expect("nuggets").await;
+    let pid = visit.number("pid:");
+    visit.hang_up();
+    assert_eq!(visit.finish().await.0.unwrap().end, DoorEnd::CarrierLost);
+    assert_gone_within(pid, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_door_that_closes_its_output_is_still_watched() {
+    let script = r#"echo "pid:$$"; exec >&- 2>&-; sleep 30"#;
+    let mut visit = Visit::start(sh("Mute", script), &DoorSlots::new(), None);
+    visit.expect("pid:").await;
+    visit.expect("\n").await;
+    let pid = visit.number("pid:");
+    visit.type_text("anyone there?\n");
+    visit.hang_up();
+    assert_eq!(visit.finish().await.0.unwrap().end, DoorEnd::CarrierLost);
+    assert_gone_within(pid, Duration::from_secs(1)).await;
+}

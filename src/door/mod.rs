@@ -319,8 +319,9 @@ async fn bridge<I: DoorIo>(
     let (mut to_door, mut from_door) = (0u64, 0u64);
     let (mut output_open, mut input_open, mut log_open) = (true, true, true);
     let end = loop {
+        // Unbiased on purpose: a door that floods output must not starve the carrier watch,
+        // nor a caller who pastes a lot starve the door's output.
         tokio::select! {
-            biased;
             status = child.wait() => {
                 match status {
                     Ok(status) => break DoorEnd::Exited(status),
