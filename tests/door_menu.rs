@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{leave_lobby, register, Caller, TestServer};
 use nuggetnet::door::DoorConfig;
+use nuggetnet::store::calls;
 
 /// A door that greets the caller by the handle in DOOR32.SYS and echoes lines until "quit".
 /// Telnet callers end lines with CR, so lines are read up to CR.
@@ -71,6 +72,14 @@ async fn caller_runs_a_door_and_comes_back_to_the_menu() {
     caller.expect("Door (Q to go back)").await;
     caller.send(b"Q").await;
     caller.expect("Main Menu").await;
+    caller.send(b"G").await;
+    caller.expect("Log off now?").await;
+    caller.line("").await;
+    caller.expect_closed().await;
+    t.wait_nodes_in_use(0).await;
+    let log = calls::recent(t.server.db(), 1).await.unwrap();
+    assert_eq!(log[0].end_reason.as_deref(), Some("logoff"));
+    assert!(log[0].door_ms > 0, "door time is logged: {:?}", log[0]);
 }
 
 #[tokio::test]

@@ -93,6 +93,7 @@ async fn enter(term: &mut Term, ctx: &Context, user: &User, door: &DoorConfig) -
     let ended = io.ended.take();
     match result {
         Ok(outcome) => {
+            term.add_door_time(outcome.elapsed);
             tracing::info!(
                 door = %door.name,
                 door_ms = outcome.elapsed.as_millis() as u64,
