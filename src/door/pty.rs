@@ -4,6 +4,11 @@
 //! descriptor that works with the reactor (a pty master does), so no `unsafe` is needed.
 //! Reading gives an error (EIO) once every slave descriptor is closed, which the bridge takes
 //! as the end of the door's output.
+//!
+//! Known limit: the pseudo-terminal is the door's standard input, output and error but not its
+//! controlling terminal (that needs `setsid` and `TIOCSCTTY` between fork and exec, i.e.
+//! `unsafe` code), so `/dev/tty` cannot be opened and the kernel sends no SIGHUP when the
+//! master closes; the node signals the door's process group itself.
 
 use std::io;
 use std::os::fd::OwnedFd;
