@@ -4,6 +4,9 @@
 //! Everything here is safe Rust: the process group comes from `Command::process_group`, and
 //! the socket a DOOR32 comm-type-2 door inherits is made inheritable in the parent just before
 //! the spawn, under [`SPAWN_LOCK`], and closed in the parent right after.
+//!
+//! Known limit: a door that leaves its process group on purpose (a daemon calling `setsid`)
+//! escapes the group signals.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
