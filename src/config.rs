@@ -32,6 +32,9 @@ pub struct Config {
     /// Serial lines (`[[serial]]` tables): real modems, virtual modems and direct lines.
     #[serde(rename = "serial")]
     pub serial: Vec<crate::serial::SerialPortConfig>,
+    /// Door programs (`[[door]]` tables) offered in the door menu.
+    #[serde(rename = "door")]
+    pub doors: Vec<crate::door::DoorConfig>,
     pub limits: LimitsConfig,
     pub logging: LoggingConfig,
 }
@@ -56,6 +59,7 @@ impl Default for Config {
                 },
             ],
             serial: Vec::new(),
+            doors: Vec::new(),
             limits: LimitsConfig::default(),
             logging: LoggingConfig::default(),
         }
@@ -333,6 +337,8 @@ impl Config {
         }
         crate::serial::SerialPortConfig::validate_all(&self.serial)
             .map_err(|e| invalid(&e.key, e.message))?;
+        crate::door::DoorConfig::validate_all(&self.doors)
+            .map_err(|e| invalid(&e.key, e.message))?;
         let lim = &self.limits;
         let positive = [
             ("limits.per_ip", lim.per_ip as u64),
@@ -364,6 +370,39 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn doors_parse_and_are_validated() {
+        let text = "[[door]]\nname = \"NuggetNet\"\ncommand = \"/usr/bin/nuggetnet\"\n\
+                    args = [\"door\", \"--dropfile\", \"{dropfile}\"]\ndropfile = \"door.sys\"\n\
+                    io = \"socket\"\nmax_users = 4\ntime_limit_minutes = 30\n";
+        let config = parse(text).unwrap();
+        assert_eq!(config.doors.len(), 1);
+        assert_eq!(config.doors[0].io, crate::door::DoorIoMode::Socket);
+        assert_eq!(config.doors[0].dropfile, crate::dropfile::DropKind::DoorSys);
+        let err = parse("[[door]]\nname = \"X\"\ncommand = \"\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("door[0].command"), "{err}");
+        let err = parse("[[door]]\nname = \"X\"\ncommand = \"x\"\nio = \"carrier-pigeon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("door[0].io"), "{err}");
+    }
+
+    #[test]
+    fn example_door_table_parses_when_uncommented() {
+        let text = include_str!("../nuggetnet.example.toml");
+        let table: String = text
+            .lines()
+            .skip_while(|l| *l != "# [[door]]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+            .collect();
+        let config = parse(&table).unwrap();
+        assert_eq!(config.doors.len(), 1);
+        assert_eq!(config.doors[0].max_users, Some(1));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ```text
 //! bench, cli (binary)                 wiring and load tools
 //! session                             one caller's flow: lobby, detection, login, menus
+//! door, dropfile                      door programs bridged to a caller; their dropfiles
 //! node                                the fixed pool of nodes, status registry, node messages
 //! transport, serial, modem            bytes in and out: telnet/raw TCP listeners, serial lines, Hayes
 //! telnet, terminal                    pure protocol and presentation cores (no I/O, no clock)
@@ -17,6 +18,8 @@
 
 pub mod bench;
 pub mod config;
+pub mod door;
+pub mod dropfile;
 pub mod exchange;
 pub mod modem;
 pub mod node;

@@ -79,6 +79,7 @@ impl Server {
             db,
             nodes,
             shutdown: shutdown.clone(),
+            door_slots: crate::door::DoorSlots::new(),
         });
         let limiter = IpLimiter::new(ctx.config.limits.per_ip);
 

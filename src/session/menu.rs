@@ -51,6 +51,7 @@ pub async fn main_menu(term: &mut Term, ctx: &Context, user: &mut User) -> Resul
                 show_menu = false;
             }
             'S' => settings(term, &ctx.db, user).await?,
+            'D' if !ctx.config.doors.is_empty() => super::doors::door_menu(term, ctx, user).await?,
             'G' | 'Q' => {
                 if term.confirm("Log off now?", true).await? {
                     return Ok(());
@@ -80,6 +81,16 @@ async fn newline(term: &mut Term) -> Result<(), End> {
 
 fn menu_screen(ctx: &Context, user: &User) -> Screen {
     let node = ctx.nodes.in_use();
+    let mut items = vec![
+        ('W', "Who's online"),
+        ('M', "Message a node"),
+        ('S', "Your settings"),
+    ];
+    // The door menu appears only when doors are configured.
+    if !ctx.config.doors.is_empty() {
+        items.push(('D', "Doors"));
+    }
+    items.push(('G', "Goodbye (log off)"));
     Screen::new()
         .title(&format!("{} - Main Menu", ctx.config.bbs.name))
         .paragraph(&format!(
@@ -89,12 +100,7 @@ fn menu_screen(ctx: &Context, user: &User) -> Screen {
             ctx.nodes.size()
         ))
         .blank()
-        .menu(&[
-            ('W', "Who's online"),
-            ('M', "Message a node"),
-            ('S', "Your settings"),
-            ('G', "Goodbye (log off)"),
-        ])
+        .menu(&items)
         .blank()
 }
 

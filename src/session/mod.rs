@@ -6,6 +6,7 @@
 //! [`Term`], so it is freed on every exit path.
 
 pub mod art;
+pub mod doors;
 pub mod lobby;
 pub mod login;
 pub mod menu;
@@ -39,6 +40,8 @@ pub struct Context {
     pub lobby: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the BBS shuts down.
     pub shutdown: CancellationToken,
+    /// How many callers are in each door, across nodes.
+    pub door_slots: crate::door::DoorSlots,
 }
 
 /// Runs one call from connect to hang-up.
@@ -68,6 +71,7 @@ pub async fn run_call(ctx: Arc<Context>, incoming: Incoming) {
             charset: outcome.charset.map(Charset::as_str),
             user_id: outcome.user_id,
             end_reason: end.as_str(),
+            door_ms: outcome.door_ms,
         };
         if let Err(e) = calls::record(&ctx.db, &record).await {
             tracing::error!(error = %e, "cannot write the call log");
@@ -83,6 +87,8 @@ struct Outcome {
     node: Option<u16>,
     charset: Option<Charset>,
     user_id: Option<i64>,
+    /// Time spent in doors, in ms.
+    door_ms: i64,
 }
 
 async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
@@ -128,6 +134,7 @@ async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
         out.newline();
         let _ = tokio::time::timeout(Duration::from_secs(2), term.send(out)).await;
     }
+    outcome.door_ms = i64::try_from(term.door_time().as_millis()).unwrap_or(i64::MAX);
     term.close().await;
     end
 }

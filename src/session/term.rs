@@ -71,6 +71,8 @@ pub struct Term {
     naws: Option<(u16, u16)>,
     /// Terminal types reported over telnet.
     ttypes: Vec<String>,
+    /// Time spent in doors so far, for the call log.
+    door_time: Duration,
 }
 
 impl Term {
@@ -87,7 +89,18 @@ impl Term {
             redraw: Vec::new(),
             naws: None,
             ttypes: Vec::new(),
+            door_time: Duration::ZERO,
         }
+    }
+
+    /// Adds time spent in a door.
+    pub fn add_door_time(&mut self, spent: Duration) {
+        self.door_time += spent;
+    }
+
+    /// Time spent in doors during this call.
+    pub fn door_time(&self) -> Duration {
+        self.door_time
     }
 
     /// The caller's current capabilities.

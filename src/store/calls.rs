@@ -16,6 +16,8 @@ pub struct CallRecord<'a> {
     pub user_id: Option<i64>,
     /// Why it ended: `logoff`, `hangup`, `idle`, `busy`, `shutdown`, `login-failed`, ...
     pub end_reason: &'a str,
+    /// Time spent in doors, in ms.
+    pub door_ms: i64,
 }
 
 /// A stored call, as the sysop tools read it.
@@ -31,6 +33,8 @@ pub struct Call {
     pub charset: Option<String>,
     pub user_id: Option<i64>,
     pub end_reason: Option<String>,
+    /// Time spent in doors, in ms.
+    pub door_ms: i64,
 }
 
 /// Writes a finished call to the log in one statement (nothing is written while a call is
@@ -40,8 +44,8 @@ pub async fn record(db: &Db, call: &CallRecord<'_>) -> Result<i64, StoreError> {
     let now = now_ms();
     let row = sqlx::query(
         "INSERT INTO calls (started_at, ended_at, duration_ms, transport, peer, node, charset, \
-                            user_id, end_reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                            user_id, end_reason, door_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(call.started_at)
     .bind(now)
@@ -52,6 +56,7 @@ pub async fn record(db: &Db, call: &CallRecord<'_>) -> Result<i64, StoreError> {
     .bind(call.charset)
     .bind(call.user_id)
     .bind(call.end_reason)
+    .bind(call.door_ms)
     .fetch_one(db.pool())
     .await?;
     Ok(row.try_get("id")?)
@@ -61,7 +66,7 @@ pub async fn record(db: &Db, call: &CallRecord<'_>) -> Result<i64, StoreError> {
 pub async fn recent(db: &Db, limit: i64) -> Result<Vec<Call>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, started_at, ended_at, duration_ms, transport, peer, node, charset, user_id, \
-                end_reason \
+                end_reason, door_ms \
          FROM calls ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
@@ -80,6 +85,7 @@ pub async fn recent(db: &Db, limit: i64) -> Result<Vec<Call>, StoreError> {
                 charset: r.try_get("charset")?,
                 user_id: r.try_get("user_id")?,
                 end_reason: r.try_get("end_reason")?,
+                door_ms: r.try_get("door_ms")?,
             })
         })
         .collect()
@@ -104,6 +110,7 @@ mod tests {
                 charset: Some("atascii"),
                 user_id: None,
                 end_reason: "hangup",
+                door_ms: 1234,
             },
         )
         .await
@@ -116,5 +123,6 @@ mod tests {
         assert!(done.duration_ms.unwrap() >= 1500);
         assert_eq!(done.transport, "telnet");
         assert_eq!(done.started_at, started_at);
+        assert_eq!(done.door_ms, 1234);
     }
 }
