@@ -77,7 +77,15 @@ async fn caller_runs_a_door_and_comes_back_to_the_menu() {
     caller.line("").await;
     caller.expect_closed().await;
     t.wait_nodes_in_use(0).await;
-    let log = calls::recent(t.server.db(), 1).await.unwrap();
+    // The call's row is written as the call ends, just after the node is freed.
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = calls::recent(t.server.db(), 1).await.unwrap();
+        if !log.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(log[0].end_reason.as_deref(), Some("logoff"));
     assert!(log[0].door_ms > 0, "door time is logged: {:?}", log[0]);
 }
