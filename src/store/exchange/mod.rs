@@ -359,6 +359,7 @@ impl WriteTx {
         let after_clause = if after.is_some() {
             format!("AND ({beyond} OR (price = $4 AND priority > $5))")
         } else {
+            // Both forms bind the same parameters, so the unused ones are mentioned harmlessly.
             "AND $4 = $4 AND $5 = $5".to_string()
         };
         let sql = format!(
