@@ -127,7 +127,10 @@ async fn killed_traders_lose_no_acknowledged_order() {
         child.wait().expect("reap the worker");
         let lines = reader.join().expect("reader thread");
         let got = acked(&lines);
-        eprintln!("round {round}: killed after {pause} ms and {} acknowledgements", got.len());
+        eprintln!(
+            "round {round}: killed after {pause} ms and {} acknowledgements",
+            got.len()
+        );
         acks.extend(got);
         let violations = ex.audit(Some(game)).await.unwrap();
         assert!(violations.is_empty(), "round {round}: {violations:#?}");
