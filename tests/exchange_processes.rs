@@ -120,13 +120,18 @@ async fn killed_traders_lose_no_acknowledged_order() {
                 .map_while(Result::ok)
                 .collect::<Vec<String>>()
         });
-        // Let it get going (it has to connect first), then kill it at a varying moment.
-        let pause = 150 + (round * 37) % 250;
+        // Let it get going (it has to connect first), then kill it at a random moment.
+        let pause = 150 + rand::random::<u64>() % 250;
         std::thread::sleep(Duration::from_millis(pause));
         child.kill().expect("SIGKILL the worker");
         child.wait().expect("reap the worker");
         let lines = reader.join().expect("reader thread");
-        acks.extend(acked(&lines));
+        let got = acked(&lines);
+        eprintln!(
+            "round {round}: killed after {pause} ms and {} acknowledgements",
+            got.len()
+        );
+        acks.extend(got);
         let violations = ex.audit(Some(game)).await.unwrap();
         assert!(violations.is_empty(), "round {round}: {violations:#?}");
         assert_all_present(&ex, &acks).await;

@@ -634,13 +634,10 @@ pub struct MarginReport {
 /// still short at the next check, liquidation at market, largest position first.
 pub(crate) async fn run_margin_check(db: &Db, game_id: i64) -> Result<MarginReport, ExchangeError> {
     let mut report = MarginReport::default();
-    let (game, candidates) = {
-        let mut tx = WriteTx::begin(db, Locks::default()).await?;
-        let (game, _house) = tx.game(game_id).await?.ok_or(ExchangeError::UnknownGame)?;
-        let c = tx.margin_candidates(game_id).await?;
-        tx.commit().await?;
-        (game, c)
-    };
+    let game = crate::store::exchange::game(db, game_id)
+        .await?
+        .ok_or(ExchangeError::UnknownGame)?;
+    let candidates = crate::store::exchange::margin_candidates(db, game_id).await?;
     if !game.open {
         return Err(ExchangeError::GameOver);
     }

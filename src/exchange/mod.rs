@@ -429,7 +429,8 @@ impl Exchange {
     }
 
     /// Follows the events of a game from sequence number `from_seq` on (use 0 for all, or
-    /// [`Exchange::last_event_seq`] + 1 for new ones only).
+    /// [`Exchange::last_event_seq`] + 1 for new ones only). The follower is a task on the
+    /// current tokio runtime; it stops when the [`Subscription`] is dropped.
     pub fn subscribe(&self, game_id: i64, from_seq: i64) -> Subscription {
         events::subscribe(self.db.clone(), self.listen_url.clone(), game_id, from_seq)
     }

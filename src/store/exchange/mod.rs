@@ -359,6 +359,7 @@ impl WriteTx {
         let after_clause = if after.is_some() {
             format!("AND ({beyond} OR (price = $4 AND priority > $5))")
         } else {
+            // Both forms bind the same parameters, so the unused ones are mentioned harmlessly.
             "AND $4 = $4 AND $5 = $5".to_string()
         };
         let sql = format!(
@@ -742,20 +743,6 @@ impl WriteTx {
             })
             .collect()
     }
-
-    /// Accounts of a game (not the house) that hold positions or have a margin call open.
-    pub async fn margin_candidates(&mut self, game_id: i64) -> Result<Vec<i64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.id FROM ex_accounts a WHERE a.game_id = $1 AND a.is_house = 0 AND \
-                 (a.margin_call_at IS NOT NULL OR EXISTS \
-                     (SELECT 1 FROM ex_positions p WHERE p.account_id = a.id AND p.qty <> 0)) \
-             ORDER BY a.id",
-        )
-        .bind(game_id)
-        .fetch_all(self.conn())
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
-    }
 }
 
 async fn account_by_id(
@@ -877,6 +864,20 @@ pub async fn account_by_player(
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(account_from_row).transpose()
+}
+
+/// Accounts of a game (not the house) that hold positions or have a margin call open.
+pub async fn margin_candidates(db: &Db, game_id: i64) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.id FROM ex_accounts a WHERE a.game_id = $1 AND a.is_house = 0 AND \
+             (a.margin_call_at IS NOT NULL OR EXISTS \
+                 (SELECT 1 FROM ex_positions p WHERE p.account_id = a.id AND p.qty <> 0)) \
+         ORDER BY a.id",
+    )
+    .bind(game_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }
 
 /// An account by id.

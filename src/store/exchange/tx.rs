@@ -1,7 +1,7 @@
 //! Write transactions of the exchange and the locks that serialise them.
 //!
-//! PostgreSQL: a plain `BEGIN` (READ COMMITTED) followed by transaction-scoped advisory locks:
-//! one per instrument (so each book has exactly one writer at a time; row locks alone can leave
+//! PostgreSQL: `BEGIN` (READ COMMITTED) and, in the same round trip, transaction-scoped
+//! advisory locks: one per instrument (so each book has exactly one writer at a time; row locks alone can leave
 //! a crossed book) and one per taker account (so one player's two orders on different books
 //! cannot both spend the same buying power). Account rows are updated in id order at the end,
 //! so two transactions never wait on each other's rows in a cycle.
@@ -19,7 +19,8 @@
 //! transaction for any number of pokes that arrived meanwhile.
 //!
 //! A [`WriteTx`] that is dropped without `commit` (an error, or a cancelled future) rolls back:
-//! sqlx's `Transaction` queues the rollback on drop before its connection goes back to the pool.
+//! sqlx's `Transaction` queues the rollback on drop, and the pool flushes it (with a ping)
+//! before the connection can be handed out again.
 
 use std::collections::HashMap;
 use std::fs::File;
