@@ -135,7 +135,8 @@ async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
         let _ = tokio::time::timeout(Duration::from_secs(2), term.send(out)).await;
     }
     outcome.door_ms = i64::try_from(term.door_time().as_millis()).unwrap_or(i64::MAX);
-    term.close().await;
+    let (bytes_in, bytes_out) = term.close().await;
+    tracing::debug!(bytes_in, bytes_out, "connection closed");
     end
 }
 

@@ -119,11 +119,6 @@ impl Term {
         }
     }
 
-    /// Changes the idle time-out for the waits that follow.
-    pub fn set_idle(&mut self, idle: Duration) {
-        self.idle = idle;
-    }
-
     /// The window size from telnet NAWS, if the client sent one.
     pub fn naws(&self) -> Option<(u16, u16)> {
         self.naws
@@ -148,11 +143,6 @@ impl Term {
     /// The underlying connection, for the lobby's raw reads.
     pub fn connection(&mut self) -> &mut Connection {
         &mut self.conn
-    }
-
-    /// Gives the connection back (to close it).
-    pub fn into_connection(self) -> Connection {
-        self.conn
     }
 
     /// A fresh writer for the caller's charset.
@@ -243,12 +233,6 @@ impl Term {
             Input::TerminalTypes(names) => self.ttypes = names.clone(),
             Input::Data(_) | Input::TelnetDetected => {}
         }
-    }
-
-    /// Feeds typed bytes to the key decoder (the lobby hands over what it already read).
-    pub fn push_typed(&mut self, data: &[u8]) {
-        let keys = self.keys.feed(data);
-        self.queue.extend(keys);
     }
 
     /// Drops keys typed ahead (e.g. the rest of the lobby's line).
@@ -384,9 +368,11 @@ impl Term {
         }
     }
 
-    /// Closes the connection after flushing.
-    pub async fn close(self) {
+    /// Closes the connection after flushing; returns the bytes received and sent.
+    pub async fn close(self) -> (u64, u64) {
+        let counts = self.conn.byte_counts();
         self.conn.close().await;
+        counts
     }
 }
 

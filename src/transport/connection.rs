@@ -224,7 +224,7 @@ impl Connection {
         Ok(())
     }
 
-    /// Bytes received and sent so far.
+    /// Bytes received and sent so far, telnet framing included.
     pub fn byte_counts(&self) -> (u64, u64) {
         (self.bytes_in, self.bytes_out)
     }
