@@ -17,6 +17,8 @@
 
 pub mod bench;
 pub mod config;
+pub mod door;
+pub mod dropfile;
 pub mod exchange;
 pub mod modem;
 pub mod node;
