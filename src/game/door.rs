@@ -207,10 +207,10 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
                 Stop::Idle => "Asleep at the terminal? The floor clears out. Back to the BBS.",
                 _ => "The market will miss your money. Back to the BBS.",
             };
-            let mut out = term.out();
-            out.newline();
-            out.styled(words, Style::Emphasis).newline();
-            let _ = term.write(&out.into_bytes()).await;
+            let bye = crate::terminal::screen::Screen::continued()
+                .blank()
+                .paragraph_styled(words, Style::Emphasis);
+            let _ = term.show(&bye).await;
             other
         }
     };
