@@ -381,3 +381,108 @@ async fn hanging_up_mid_order_leaves_no_trade_and_exits_within_a_second() {
     assert!(ex.orders(game, player.id, false, 10).await.unwrap().is_empty());
     assert!(nuggetnet::exchange::audit(ex.db(), Some(game)).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_board_and_every_screen() {
+    let (t, ex, game) = market().await;
+    let dir = tempfile::tempdir().unwrap();
+    let drop = door32(dir.path(), "0\r\n0", None);
+    let cfg = config(dir.path(), &t.url);
+    let mut child = spawn_stdio(&drop, &cfg);
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut c = Caller::new(Box::new(stdin), Box::new(stdout), false);
+    tokio::task::block_in_place(|| {
+        c.expect("Press RETURN");
+        c.keys(b"\r");
+        c.expect("Command:");
+        c.expect("12.40");
+    });
+    // Somebody else trades while the caller watches the board.
+    let drawn = c.received.lock().unwrap().len();
+    let req = OrderRequest {
+        symbol: "JUNK".into(),
+        intent: Intent::Buy,
+        order_type: OrderType::Limit { price: 1250 },
+        tif: TimeInForce::Gtc,
+        qty: 77,
+        stp: None,
+    };
+    ex.place(game, BUYER, &req).await.unwrap();
+    tokio::task::block_in_place(|| {
+        c.expect("  77  ");
+        let update = c.received.lock().unwrap()[drawn..].to_vec();
+        assert!(!update.windows(4).any(|w| w == b"\x1b[2J"), "the board was redrawn whole");
+        assert!(update.len() < 120, "{} bytes for one changed quote", update.len());
+
+        c.keys(b"q");
+        c.expect("Symbol:");
+        c.line("NOPE");
+        c.expect("no stock called NOPE");
+        c.line("JUNK");
+        c.expect("Bid qty");
+        c.expect("fewer than two trades");
+        c.keys(b"x");
+        c.expect("Command:");
+
+        c.keys(b"b");
+        c.expect("Symbol:");
+        c.line("JUNK");
+        c.expect("M)arket?");
+        c.keys(b"l");
+        c.expect("Shares:");
+        c.line("10");
+        c.expect("Limit price");
+        c.line("12");
+        c.expect("Send this order?");
+        c.keys(b"y");
+        c.expect("rests on the book");
+        c.keys(b" ");
+        c.expect("Command:");
+        c.keys(b"o");
+        c.expect("Your open orders");
+        c.expect("12.00");
+        c.keys(b"c");
+        c.expect("Cancel which #");
+        c.line("5");
+        c.expect("There is no #5");
+        c.keys(b"c");
+        c.expect("Cancel which #");
+        c.line("1");
+        c.expect("Cancel BUY 10 JUNK");
+        c.keys(b"y");
+        c.expect("cancelled.");
+        c.keys(b"x");
+        c.expect("Command:");
+
+        c.keys(b"t");
+        c.expect("The tape");
+        c.expect("buyer");
+        c.keys(b" ");
+        c.expect("Command:");
+        c.keys(b"l");
+        c.expect("Leaderboard");
+        c.expect("Gekko (you)");
+        c.keys(b" ");
+        c.expect("Command:");
+        c.keys(b"?");
+        c.expect("Survival Guide 1/3");
+        c.keys(b" ");
+        c.expect("Survival Guide 2/3");
+        c.keys(b"q");
+        c.expect("Command:");
+        c.keys(b"z");
+        c.expect("That key does nothing");
+        c.keys(b"g");
+        c.expect("miss your money");
+        let status = wait_exit(&mut child, WAIT);
+        assert!(status.success(), "{status:?}");
+    });
+    let player = nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "Gekko")
+        .await
+        .unwrap();
+    let orders = ex.orders(game, player.id, false, 10).await.unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].status, nuggetnet::exchange::OrderStatus::Cancelled);
+    assert!(nuggetnet::exchange::audit(ex.db(), Some(game)).await.unwrap().is_empty());
+}

@@ -364,3 +364,54 @@ async fn next_event(
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn term(deadline: Duration, idle: Duration) -> (GameTerm, tokio::io::DuplexStream) {
+        let (ours, theirs) = tokio::io::duplex(4096);
+        let conn = Connection::new(Box::new(ours), crate::transport::TelnetMode::Never, None);
+        let t = GameTerm::new(
+            conn,
+            Caps::for_charset(Charset::Ascii),
+            Instant::now() + deadline,
+            idle,
+            CancellationToken::new(),
+            true,
+        );
+        (t, theirs)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_runs_out_after_two_warnings() {
+        let (mut t, mut caller) = term(Duration::from_secs(150), Duration::from_secs(600));
+        assert_eq!(t.key().await, Err(Stop::TimeUp));
+        drop(t);
+        let mut shown = String::new();
+        caller.read_to_string(&mut shown).await.unwrap();
+        assert!(shown.contains("2 minute(s) left"), "{shown}");
+        assert!(shown.contains("1 minute(s) left"), "{shown}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_hangup_signal_and_atari_return() {
+        let (mut t, _caller) = term(Duration::from_secs(3600), Duration::from_secs(300));
+        assert_eq!(t.key().await, Err(Stop::Idle));
+
+        let (mut t, caller) = term(Duration::from_secs(3600), Duration::from_secs(300));
+        drop(caller);
+        assert_eq!(t.key().await, Err(Stop::Hangup));
+
+        let (mut t, _caller) = term(Duration::from_secs(3600), Duration::from_secs(300));
+        t.stop.cancel();
+        assert_eq!(t.key().await, Err(Stop::Signal));
+
+        let (mut t, mut caller) = term(Duration::from_secs(3600), Duration::from_secs(300));
+        caller.write_all(b"\x9b").await.unwrap();
+        assert_eq!(t.key().await, Ok(Key::Enter));
+        assert!(t.take_switched());
+        assert_eq!(t.caps().charset, Charset::Atascii);
+    }
+}
