@@ -185,11 +185,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (config, _) = Config::load(config.as_deref())?;
             init_tracing(&config.logging.filter);
             let io = match info.comm {
-                nuggetnet::dropfile::Comm::Socket(fd) => {
-                    nuggetnet::game::DoorIo::Socket(adopt_socket(fd).with_context(|| {
-                        format!("dropfile {}: line 2", dropfile.display())
-                    })?)
-                }
+                nuggetnet::dropfile::Comm::Socket(fd) => nuggetnet::game::DoorIo::Socket(
+                    adopt_socket(fd)
+                        .with_context(|| format!("dropfile {}: line 2", dropfile.display()))?,
+                ),
                 _ => nuggetnet::game::DoorIo::Stdio,
             };
             let opts = nuggetnet::game::DoorOptions {

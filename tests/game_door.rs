@@ -27,7 +27,9 @@ async fn market() -> (TestDb, Exchange, i64) {
     let game = nuggetnet::game::season::current_game(&ex).await.unwrap().id;
     ex.open_account(game, SELLER).await.unwrap();
     ex.open_account(game, BUYER).await.unwrap();
-    ex.grant(game, SELLER, 0, Some(("JUNK", 1_000))).await.unwrap();
+    ex.grant(game, SELLER, 0, Some(("JUNK", 1_000)))
+        .await
+        .unwrap();
     for (player, intent, price) in [(SELLER, Intent::Sell, 1250), (BUYER, Intent::Buy, 1240)] {
         let req = OrderRequest {
             symbol: "JUNK".into(),
@@ -238,15 +240,28 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 /// The exchange after the two trades: both printed, the player flat, the books balanced.
 async fn check_traded(ex: &Exchange, game: i64) {
     let tape = ex.tape(game, "JUNK", 10).await.unwrap();
-    assert!(tape.iter().any(|t| t.price == 1250 && t.qty == 100), "{tape:?}");
-    assert!(tape.iter().any(|t| t.price == 1240 && t.qty == 100), "{tape:?}");
-    let player = nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "gekko")
-        .await
-        .unwrap();
+    assert!(
+        tape.iter().any(|t| t.price == 1250 && t.qty == 100),
+        "{tape:?}"
+    );
+    assert!(
+        tape.iter().any(|t| t.price == 1240 && t.qty == 100),
+        "{tape:?}"
+    );
+    let player =
+        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "gekko")
+            .await
+            .unwrap();
     let p = ex.portfolio(game, player.id).await.unwrap();
     assert!(p.positions.iter().all(|x| x.qty == 0), "{p:?}");
-    assert!(p.cash < 1_000_000, "fees and the spread cost money: {}", p.cash);
-    let violations = nuggetnet::exchange::audit(ex.db(), Some(game)).await.unwrap();
+    assert!(
+        p.cash < 1_000_000,
+        "fees and the spread cost money: {}",
+        p.cash
+    );
+    let violations = nuggetnet::exchange::audit(ex.db(), Some(game))
+        .await
+        .unwrap();
     assert!(violations.is_empty(), "{violations:?}");
 }
 
@@ -287,8 +302,11 @@ async fn inherited_socket_caller_buys_and_sells() {
     let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (door_end, _) = listener.accept().unwrap();
     // The BBS's side of the hand-over: the door's end survives exec under its number.
-    nix::fcntl::fcntl(&door_end, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-        .unwrap();
+    nix::fcntl::fcntl(
+        &door_end,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .unwrap();
     let drop = door32(dir.path(), &format!("2\r\n{}", door_end.as_raw_fd()), None);
     let cfg = config(dir.path(), &t.url);
     let mut child = Command::new(EXE)
@@ -335,8 +353,11 @@ fn missing_and_garbage_dropfiles_fail_with_file_and_line() {
     assert!(err.contains(&missing.display().to_string()), "{err}");
 
     let garbage = dir.path().join("door32.sys");
-    std::fs::write(&garbage, "0\r\n0\r\n38400\r\nBBS\r\n1\r\nA\r\nB\r\nlots\r\n30\r\n1\r\n1\r\n")
-        .unwrap();
+    std::fs::write(
+        &garbage,
+        "0\r\n0\r\n38400\r\nBBS\r\n1\r\nA\r\nB\r\nlots\r\n30\r\n1\r\n1\r\n",
+    )
+    .unwrap();
     let out = Command::new(EXE)
         .args(["door", "--dropfile"])
         .arg(&garbage)
@@ -344,7 +365,10 @@ fn missing_and_garbage_dropfiles_fail_with_file_and_line() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&garbage.display().to_string()) && err.contains("line 8"), "{err}");
+    assert!(
+        err.contains(&garbage.display().to_string()) && err.contains("line 8"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -374,12 +398,23 @@ async fn hanging_up_mid_order_leaves_no_trade_and_exits_within_a_second() {
         let status = wait_exit(&mut child, Duration::from_secs(1));
         assert!(status.success(), "{status:?}");
     });
-    assert_eq!(ex.tape(game, "JUNK", 10).await.unwrap().len(), trades_before);
-    let player = nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "Gekko")
+    assert_eq!(
+        ex.tape(game, "JUNK", 10).await.unwrap().len(),
+        trades_before
+    );
+    let player =
+        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "Gekko")
+            .await
+            .unwrap();
+    assert!(ex
+        .orders(game, player.id, false, 10)
         .await
-        .unwrap();
-    assert!(ex.orders(game, player.id, false, 10).await.unwrap().is_empty());
-    assert!(nuggetnet::exchange::audit(ex.db(), Some(game)).await.unwrap().is_empty());
+        .unwrap()
+        .is_empty());
+    assert!(nuggetnet::exchange::audit(ex.db(), Some(game))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -412,8 +447,15 @@ async fn live_board_and_every_screen() {
     tokio::task::block_in_place(|| {
         c.expect("  77  ");
         let update = c.received.lock().unwrap()[drawn..].to_vec();
-        assert!(!update.windows(4).any(|w| w == b"\x1b[2J"), "the board was redrawn whole");
-        assert!(update.len() < 120, "{} bytes for one changed quote", update.len());
+        assert!(
+            !update.windows(4).any(|w| w == b"\x1b[2J"),
+            "the board was redrawn whole"
+        );
+        assert!(
+            update.len() < 120,
+            "{} bytes for one changed quote",
+            update.len()
+        );
 
         c.keys(b"q");
         c.expect("Symbol:");
@@ -478,11 +520,18 @@ async fn live_board_and_every_screen() {
         let status = wait_exit(&mut child, WAIT);
         assert!(status.success(), "{status:?}");
     });
-    let player = nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "Gekko")
-        .await
-        .unwrap();
+    let player =
+        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "Gekko")
+            .await
+            .unwrap();
     let orders = ex.orders(game, player.id, false, 10).await.unwrap();
     assert_eq!(orders.len(), 1);
-    assert_eq!(orders[0].status, nuggetnet::exchange::OrderStatus::Cancelled);
-    assert!(nuggetnet::exchange::audit(ex.db(), Some(game)).await.unwrap().is_empty());
+    assert_eq!(
+        orders[0].status,
+        nuggetnet::exchange::OrderStatus::Cancelled
+    );
+    assert!(nuggetnet::exchange::audit(ex.db(), Some(game))
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -299,7 +299,10 @@ impl App {
                 _ => {
                     self.term.say("", Style::Normal).await?;
                     self.term
-                        .say("Press L for a limit order or M for a market order.", Style::Error)
+                        .say(
+                            "Press L for a limit order or M for a market order.",
+                            Style::Error,
+                        )
                         .await?;
                 }
             }
@@ -308,8 +311,8 @@ impl App {
             .say(if limit { "Limit" } else { "Market" }, Style::Normal)
             .await?;
         let qty = loop {
-            let options = LineOptions::new(10)
-                .filter(Filter::Custom(|c| c.is_ascii_digit() || c == ','));
+            let options =
+                LineOptions::new(10).filter(Filter::Custom(|c| c.is_ascii_digit() || c == ','));
             let Some(text) = self.term.line("Shares:", options).await? else {
                 return Ok(cancelled());
             };
@@ -323,8 +326,9 @@ impl App {
         };
         let price = if limit {
             loop {
-                let options = LineOptions::new(11)
-                    .filter(Filter::Custom(|c| c.is_ascii_digit() || c == '.' || c == '$'));
+                let options = LineOptions::new(11).filter(Filter::Custom(|c| {
+                    c.is_ascii_digit() || c == '.' || c == '$'
+                }));
                 let Some(text) = self.term.line("Limit price $", options).await? else {
                     return Ok(cancelled());
                 };
@@ -470,7 +474,10 @@ impl App {
         loop {
             let caps = self.term.caps();
             let status = self.status().await?;
-            let orders = self.ex.orders(self.game.id, self.player.id, true, 50).await?;
+            let orders = self
+                .ex
+                .orders(self.game.id, self.player.id, true, 50)
+                .await?;
             let list: Vec<screens::OpenOrder> = orders
                 .into_iter()
                 .map(|order| screens::OpenOrder {
@@ -527,7 +534,11 @@ impl App {
                 notice = Some(("Nothing cancelled.".into(), Style::Dim));
                 continue;
             }
-            notice = match self.ex.cancel(self.game.id, self.player.id, o.order.id).await {
+            notice = match self
+                .ex
+                .cancel(self.game.id, self.player.id, o.order.id)
+                .await
+            {
                 Ok(()) => Some((format!("Order #{} cancelled.", o.order.id), Style::Success)),
                 Err(e) => Some((format!("Could not cancel: {e}."), Style::Error)),
             };
@@ -573,7 +584,9 @@ impl App {
                 trade,
             })
             .collect();
-        self.term.show(&screens::tape(&status, &list, &caps)).await?;
+        self.term
+            .show(&screens::tape(&status, &list, &caps))
+            .await?;
         self.term.pause().await?;
         Ok(None)
     }
@@ -608,7 +621,13 @@ impl App {
             .find(|(_, s)| s.player_id == self.player.id)
             .map(|(i, s)| leader(i + 1, s));
         self.term
-            .show(&screens::leaders(&status, &top, you.as_ref(), all.len(), &caps))
+            .show(&screens::leaders(
+                &status,
+                &top,
+                you.as_ref(),
+                all.len(),
+                &caps,
+            ))
             .await?;
         self.term.pause().await?;
         Ok(None)
@@ -684,7 +703,11 @@ pub fn market_estimate(book: &BookTop, intent: Intent, qty: i64, last: i64) -> i
         return last;
     }
     // The rest, if any, is assumed to trade at the worst level seen.
-    let worst = levels.iter().take_while(|_| true).last().map_or(last, |l| l.price);
+    let worst = levels
+        .iter()
+        .take_while(|_| true)
+        .last()
+        .map_or(last, |l| l.price);
     value += i128::from(left) * i128::from(worst);
     i64::try_from(value / i128::from(qty.max(1))).unwrap_or(last)
 }
@@ -706,9 +729,13 @@ pub fn ticket(
     // A fee lowers equity, and each dollar of equity carries 10000/margin dollars of exposure.
     let fee_capacity = fee.saturating_mul(10_000) / margin;
     let after = if intent.is_opening() {
-        buying_power.saturating_sub(cost).saturating_sub(fee_capacity)
+        buying_power
+            .saturating_sub(cost)
+            .saturating_sub(fee_capacity)
     } else {
-        buying_power.saturating_add(cost).saturating_sub(fee_capacity)
+        buying_power
+            .saturating_add(cost)
+            .saturating_sub(fee_capacity)
     };
     screens::Ticket {
         intent,
@@ -733,8 +760,16 @@ mod tests {
         let book = BookTop {
             bids: vec![],
             asks: vec![
-                Level { price: 100, qty: 10, orders: 1 },
-                Level { price: 110, qty: 10, orders: 1 },
+                Level {
+                    price: 100,
+                    qty: 10,
+                    orders: 1,
+                },
+                Level {
+                    price: 110,
+                    qty: 10,
+                    orders: 1,
+                },
             ],
         };
         assert_eq!(market_estimate(&book, Intent::Buy, 20, 90), 105);

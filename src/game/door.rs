@@ -323,7 +323,10 @@ mod tests {
         assert_eq!(caps_of(&info, false).0.charset, Charset::Ansi);
         assert_eq!(caps_of(&info, true).0.charset, Charset::Atascii);
         info.emulation = Emulation::Ascii;
-        assert_eq!(caps_of(&info, false), (Caps::for_charset(Charset::Ascii), true));
+        assert_eq!(
+            caps_of(&info, false),
+            (Caps::for_charset(Charset::Ascii), true)
+        );
         info.emulation = Emulation::Atascii;
         info.width = 40;
         assert_eq!(caps_of(&info, false).0.width, 40);

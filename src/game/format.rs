@@ -102,7 +102,10 @@ pub fn parse_qty(text: &str) -> Result<i64, BadInput> {
         return Err(BadInput("the quantity must be at least 1 share".into()));
     }
     if n > MAX_QTY {
-        return Err(BadInput(format!("at most {} shares at a time", qty(MAX_QTY))));
+        return Err(BadInput(format!(
+            "at most {} shares at a time",
+            qty(MAX_QTY)
+        )));
     }
     Ok(n)
 }
@@ -187,9 +190,15 @@ mod tests {
         assert!(parse_qty("ten").unwrap_err().0.contains("digits"));
         assert_eq!(parse_price("$12.5", 5), Ok(1250));
         assert_eq!(parse_price("12", 5), Ok(1200));
-        assert!(parse_price("12.53", 5).unwrap_err().0.contains("12.50 or 12.55"));
+        assert!(parse_price("12.53", 5)
+            .unwrap_err()
+            .0
+            .contains("12.50 or 12.55"));
         assert!(parse_price("0", 5).unwrap_err().0.contains("above zero"));
-        assert!(parse_price("1.234", 1).unwrap_err().0.contains("two decimals"));
+        assert!(parse_price("1.234", 1)
+            .unwrap_err()
+            .0
+            .contains("two decimals"));
         assert!(parse_price("abc", 1).unwrap_err().0.contains("not a price"));
     }
 }

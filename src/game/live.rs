@@ -26,6 +26,19 @@ use crate::terminal::screen::line_width;
 /// Unchanged columns worth rewriting to save a cursor move between two changed cells.
 const MERGE_GAP: usize = 8;
 
+/// One cell to write: its start column, padded text and style.
+type Cell = (usize, String, Style);
+
+/// The changed cells of one board row, grouped into contiguous runs.
+#[derive(Debug)]
+struct RowChange {
+    /// The instrument's index in the board.
+    index: usize,
+    /// The screen row.
+    row: usize,
+    runs: Vec<Vec<Cell>>,
+}
+
 /// What the caller's board currently shows.
 #[derive(Debug, Clone)]
 pub struct LiveBoard {
@@ -58,8 +71,7 @@ impl LiveBoard {
             return None;
         }
         let layout = &self.geometry.layout;
-        // (screen row, runs of (start column, cells)) for every changed row.
-        let mut changes: Vec<(usize, usize, Vec<Vec<(usize, String, Style)>>)> = Vec::new();
+        let mut changes: Vec<RowChange> = Vec::new();
         for (i, (new, old)) in rows.iter().zip(&self.rows).enumerate() {
             let a = layout.cells(new);
             let b = layout.cells(old);
@@ -67,7 +79,7 @@ impl LiveBoard {
             if changed.is_empty() {
                 continue;
             }
-            let mut runs: Vec<Vec<(usize, String, Style)>> = Vec::new();
+            let mut runs: Vec<Vec<Cell>> = Vec::new();
             let mut last_end: Option<usize> = None;
             for k in changed {
                 let (_, x, w) = layout.cols[k];
@@ -89,7 +101,11 @@ impl LiveBoard {
                 }
                 last_end = Some(x + w);
             }
-            changes.push((i, self.geometry.first_row + i, runs));
+            changes.push(RowChange {
+                index: i,
+                row: self.geometry.first_row + i,
+                runs,
+            });
         }
         let status_changed = status != self.status;
         self.rows = rows.to_vec();
@@ -109,7 +125,7 @@ impl LiveBoard {
     fn ansi(
         &self,
         out: &mut Out,
-        changes: &[(usize, usize, Vec<Vec<(usize, String, Style)>>)],
+        changes: &[RowChange],
         status_changed: bool,
     ) {
         let goto = |out: &mut Out, row: usize, col: usize| {
@@ -120,12 +136,12 @@ impl LiveBoard {
             out.styled(&self.status, Style::Emphasis);
             out.raw(b"\x1b[K");
         }
-        for (_, row, runs) in changes {
-            for run in runs {
+        for change in changes {
+            for run in &change.runs {
                 let Some(&(start, _, _)) = run.first() else {
                     continue;
                 };
-                goto(out, *row, start);
+                goto(out, change.row, start);
                 write_run(out, run);
             }
         }
@@ -135,7 +151,7 @@ impl LiveBoard {
     fn atascii(
         &self,
         out: &mut Out,
-        changes: &[(usize, usize, Vec<Vec<(usize, String, Style)>>)],
+        changes: &[RowChange],
         status_changed: bool,
     ) {
         let mut at = (self.geometry.prompt_row, self.geometry.prompt_col);
@@ -158,14 +174,14 @@ impl LiveBoard {
             out.styled(&text, Style::Emphasis);
             at = (0, width);
         }
-        for (_, row, runs) in changes {
-            for run in runs {
+        for change in changes {
+            for run in &change.runs {
                 let Some(&(start, _, _)) = run.first() else {
                     continue;
                 };
-                walk(out, &mut at, (*row, start));
+                walk(out, &mut at, (change.row, start));
                 let end = write_run(out, run);
-                at = (*row, end);
+                at = (change.row, end);
             }
         }
         walk(
@@ -178,15 +194,15 @@ impl LiveBoard {
     fn ascii(
         &self,
         out: &mut Out,
-        changes: &[(usize, usize, Vec<Vec<(usize, String, Style)>>)],
+        changes: &[RowChange],
         status_changed: bool,
     ) {
         out.newline();
         if status_changed {
             out.text(&self.status).newline();
         }
-        for (i, _, _) in changes {
-            if let Some(row) = self.rows.get(*i) {
+        for change in changes {
+            if let Some(row) = self.rows.get(change.index) {
                 let spans = self.geometry.layout.spans(row);
                 let text: String = spans.iter().map(|(t, _)| t.as_str()).collect();
                 out.text(text.trim_end()).newline();
@@ -197,7 +213,7 @@ impl LiveBoard {
 }
 
 /// Writes a contiguous run of cells (with the spaces between them); returns the column after.
-fn write_run(out: &mut Out, run: &[(usize, String, Style)]) -> usize {
+fn write_run(out: &mut Out, run: &[Cell]) -> usize {
     let mut x = run.first().map_or(0, |c| c.0);
     for (start, text, style) in run {
         if *start > x {
@@ -263,7 +279,12 @@ mod tests {
         let caps = Caps::for_charset(Charset::Ansi);
         let (first, mut live) = draw(&caps);
         let bytes = live.update(&traded(rows()), &status().text(&caps)).unwrap();
-        assert!(bytes.len() < 120, "{} bytes: {:?}", bytes.len(), String::from_utf8_lossy(&bytes));
+        assert!(
+            bytes.len() < 120,
+            "{} bytes: {:?}",
+            bytes.len(),
+            String::from_utf8_lossy(&bytes)
+        );
         assert!(first.len() < 1000, "full board {} bytes", first.len());
         let mut vt = vt100::Parser::new(24, 80, 0);
         vt.process(crate::terminal::cp437::to_unicode(&first).as_bytes());
@@ -271,13 +292,21 @@ mod tests {
         vt.process(crate::terminal::cp437::to_unicode(&bytes).as_bytes());
         let after = vt.screen().contents();
         let (_, g) = board(&status(), "Test", &traded(rows()), None, &caps);
-        let expected = board(&status(), "Test", &traded(rows()), None, &caps).0.render(&caps);
+        let expected = board(&status(), "Test", &traded(rows()), None, &caps)
+            .0
+            .render(&caps);
         let mut vt2 = vt100::Parser::new(24, 80, 0);
         vt2.process(crate::terminal::cp437::to_unicode(&expected).as_bytes());
         assert_eq!(after, vt2.screen().contents());
         assert_ne!(before, after);
-        assert_eq!(vt.screen().cursor_position(), (g.prompt_row as u16, g.prompt_col as u16));
-        assert_eq!(live.update(&traded(rows()), &status().text(&caps)), Some(Vec::new()));
+        assert_eq!(
+            vt.screen().cursor_position(),
+            (g.prompt_row as u16, g.prompt_col as u16)
+        );
+        assert_eq!(
+            live.update(&traded(rows()), &status().text(&caps)),
+            Some(Vec::new())
+        );
     }
 
     #[test]

@@ -511,7 +511,11 @@ pub fn ack_words(ack: &OrderAck, limit: Option<i64>) -> Vec<(String, Style)> {
     let mut lines = Vec::new();
     let filled_now: i64 = ack.fills.iter().map(|f| f.qty).sum();
     if filled_now > 0 {
-        let value: i64 = ack.fills.iter().map(|f| f.qty.saturating_mul(f.price)).sum();
+        let value: i64 = ack
+            .fills
+            .iter()
+            .map(|f| f.qty.saturating_mul(f.price))
+            .sum();
         let avg = value / filled_now.max(1);
         lines.push((
             format!(
@@ -538,13 +542,15 @@ pub fn ack_words(ack: &OrderAck, limit: Option<i64>) -> Vec<(String, Style)> {
         }
         crate::exchange::OrderStatus::Cancelled => {
             let why = match ack.cancel_reason {
-                Some(crate::exchange::CancelReason::Killed) => {
-                    "it could not be filled completely"
-                }
+                Some(crate::exchange::CancelReason::Killed) => "it could not be filled completely",
                 Some(crate::exchange::CancelReason::SelfTrade) => "it would have traded with you",
                 _ => "nobody would trade at that price right now",
             };
-            let rest = if filled_now > 0 { "The rest" } else { "The order" };
+            let rest = if filled_now > 0 {
+                "The rest"
+            } else {
+                "The order"
+            };
             lines.push((format!("{rest} was cancelled: {why}."), Style::Warning));
         }
     }
@@ -571,7 +577,12 @@ pub struct OpenOrder {
 pub const ORDERS_PROMPT: &str = "C Cancel one, other key: back";
 
 /// The player's open orders, numbered for cancelling.
-pub fn orders(status: &Status, list: &[OpenOrder], notice: Option<(&str, Style)>, caps: &Caps) -> Screen {
+pub fn orders(
+    status: &Status,
+    list: &[OpenOrder],
+    notice: Option<(&str, Style)>,
+    caps: &Caps,
+) -> Screen {
     let mut s = page(status, caps, "Your open orders");
     if list.is_empty() {
         s = s.paragraph("No open orders. The book does not know you exist.");
@@ -630,7 +641,10 @@ pub fn portfolio(status: &Status, p: &Portfolio, margin_call: bool, caps: &Caps)
         .column("Amount", Align::Right, 0)
         .row(["Cash".to_string(), format::money(p.cash, n)])
         .row(["Net worth".to_string(), format::money(p.net_worth, n)])
-        .row(["Margin required".to_string(), format::money(p.maintenance, n)])
+        .row([
+            "Margin required".to_string(),
+            format::money(p.maintenance, n),
+        ])
         .row(["Buying power".to_string(), format::money(p.buying_power, n)]);
     s = s.blank().table(t);
     if margin_call {
@@ -677,7 +691,10 @@ pub fn tape(status: &Status, trades: &[TapeTrade], caps: &Caps) -> Screen {
         ]);
     }
     s = s.table(t);
-    s.line_styled("Times are UTC; the arrow shows who took the price.", Style::Dim)
+    s.line_styled(
+        "Times are UTC; the arrow shows who took the price.",
+        Style::Dim,
+    )
 }
 
 /// One line of the leaderboard.
@@ -750,7 +767,10 @@ pub fn help(status: &Status, text: &str, page_no: usize, pages: usize, caps: &Ca
 pub fn welcome(handle: &str, game_name: &str, new_player: bool, starting_cash: i64) -> Screen {
     let mut s = Screen::new()
         .title("NuggetNet")
-        .paragraph_styled("The 1980s trading floor that never closes (unless it does).", Style::Dim)
+        .paragraph_styled(
+            "The 1980s trading floor that never closes (unless it does).",
+            Style::Dim,
+        )
         .blank()
         .paragraph(&format!("Welcome, {handle}. Season: {game_name}."));
     if new_player {
@@ -810,14 +830,20 @@ mod tests {
         let s = Screen::new().line(&status().text(&Caps::for_charset(Charset::Atascii)));
         check(|c| s.render(c), &["OPEN", "Cash $9,876.54"]);
         let wide = status().text(&Caps::for_charset(Charset::Ansi));
-        assert!(wide.contains("Net worth $12,345.67") && wide.contains("42 min"), "{wide}");
+        assert!(
+            wide.contains("Net worth $12,345.67") && wide.contains("42 min"),
+            "{wide}"
+        );
     }
 
     #[test]
     fn board_fits_40_and_80_columns() {
         let r = rows();
         let render = |c: &Caps| board(&status(), "Season 1", &r, None, c).0.render(c);
-        check(render, &["JUNK", "12.50", "+0.50", "12.45", "12.55", "COLA", "-1.00"]);
+        check(
+            render,
+            &["JUNK", "12.50", "+0.50", "12.45", "12.55", "COLA", "-1.00"],
+        );
         let ansi = Caps::for_charset(Charset::Ansi);
         let shown = crate::terminal::testing::visible(&render(&ansi), &ansi);
         assert!(shown.contains("Drexel Burnout"), "{shown}");
@@ -827,8 +853,17 @@ mod tests {
         assert!(shown.contains("12345"), "{shown}");
         let (_, g) = board(&status(), "Season 1", &r, None, &atari);
         assert_eq!(g.first_row, 4);
-        assert_eq!(shown.lines().nth(g.first_row).map(|l| l.starts_with("JUNK")), Some(true));
-        assert_eq!(shown.lines().nth(g.prompt_row).map(|l| l.trim()), Some("Command:"));
+        assert_eq!(
+            shown
+                .lines()
+                .nth(g.first_row)
+                .map(|l| l.starts_with("JUNK")),
+            Some(true)
+        );
+        assert_eq!(
+            shown.lines().nth(g.prompt_row).map(|l| l.trim()),
+            Some("Command:")
+        );
     }
 
     fn trade(id: i64, price: i64) -> Trade {
@@ -858,10 +893,20 @@ mod tests {
             last_price: 1250,
         };
         let book = BookTop {
-            bids: vec![Level { price: 1245, qty: 300, orders: 2 }],
-            asks: vec![Level { price: 1255, qty: 1_500, orders: 1 }],
+            bids: vec![Level {
+                price: 1245,
+                qty: 300,
+                orders: 2,
+            }],
+            asks: vec![Level {
+                price: 1255,
+                qty: 1_500,
+                orders: 1,
+            }],
         };
-        let trades: Vec<Trade> = (0..60).map(|i| trade(60 - i, 1200 + (i % 7) * 10)).collect();
+        let trades: Vec<Trade> = (0..60)
+            .map(|i| trade(60 - i, 1200 + (i % 7) * 10))
+            .collect();
         let v = QuoteView {
             status: status(),
             instrument: &inst,
@@ -872,7 +917,15 @@ mod tests {
         };
         check(
             |c| quote(&v, c).render(c),
-            &["JUNK", "Bid qty", "12.45", "1,500", "short 200", " trades", "12.60"],
+            &[
+                "JUNK",
+                "Bid qty",
+                "12.45",
+                "1,500",
+                "short 200",
+                " trades",
+                "12.60",
+            ],
         );
         let chart_ascii = chart(&trades, 39, 5, Charset::Ascii);
         assert!(chart_ascii.iter().any(|l| l.contains('#')));
@@ -895,14 +948,24 @@ mod tests {
         };
         check(
             |c| confirm(&status(), &t, c).render(c),
-            &["BUY 100 JUNK limit 12.50", "$1,250.00", "$1.25", "Buying power after"],
+            &[
+                "BUY 100 JUNK limit 12.50",
+                "$1,250.00",
+                "$1.25",
+                "Buying power after",
+            ],
         );
         let ack = OrderAck {
             order_id: 7,
             status: OrderStatus::Open,
             filled: 40,
             open_qty: 60,
-            fills: vec![crate::exchange::Fill { trade_id: 1, maker_order_id: 3, price: 1250, qty: 40 }],
+            fills: vec![crate::exchange::Fill {
+                trade_id: 1,
+                maker_order_id: 3,
+                price: 1250,
+                qty: 40,
+            }],
             cancel_reason: None,
         };
         let words = ack_words(&ack, Some(1250));
@@ -953,8 +1016,14 @@ mod tests {
             |c| portfolio(&status(), &p, true, c).render(c),
             &["JUNK", "-200", "Margin required", "$750.00", "MARGIN CALL"],
         );
-        let tt = vec![TapeTrade { trade: trade(1, 1250), symbol: "JUNK".into() }];
-        check(|c| tape(&status(), &tt, c).render(c), &["01:00:00", "JUNK", "12.50"]);
+        let tt = vec![TapeTrade {
+            trade: trade(1, 1250),
+            symbol: "JUNK".into(),
+        }];
+        check(
+            |c| tape(&status(), &tt, c).render(c),
+            &["01:00:00", "JUNK", "12.50"],
+        );
         let l = Leader {
             rank: 1,
             handle: "Gekko".into(),
@@ -970,6 +1039,9 @@ mod tests {
             |c| help(&status(), "Buy low.", 1, 2, c).render(c),
             &["Survival Guide 1/2", "Buy low."],
         );
-        check(|c| welcome("Gekko", "Season 1", true, 1_000_000).render(c), &["Welcome, Gekko", "$10,000.00"]);
+        check(
+            |c| welcome("Gekko", "Season 1", true, 1_000_000).render(c),
+            &["Welcome, Gekko", "$10,000.00"],
+        );
     }
 }

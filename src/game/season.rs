@@ -97,7 +97,11 @@ mod tests {
         assert!(l.len() >= 6);
         for x in &l {
             assert_eq!(x.price % x.tick, 0, "{}", x.symbol);
-            assert!(x.symbol.len() <= 4, "{} must fit the 40-column board", x.symbol);
+            assert!(
+                x.symbol.len() <= 4,
+                "{} must fit the 40-column board",
+                x.symbol
+            );
             assert!(x.profile.len() <= 78, "{}", x.symbol);
         }
     }

@@ -90,7 +90,9 @@ mod tests {
     async fn players_are_namespaced_by_system_and_found_again() {
         let t = fresh_db().await;
         let a = find_or_create(&t.db, "Synchronet", "Gordon").await.unwrap();
-        let again = find_or_create(&t.db, "Synchronet", " gordon ").await.unwrap();
+        let again = find_or_create(&t.db, "Synchronet", " gordon ")
+            .await
+            .unwrap();
         assert_eq!(a.id, again.id);
         assert_eq!(again.handle, "Gordon");
         let other = find_or_create(&t.db, "Mystic", "Gordon").await.unwrap();
