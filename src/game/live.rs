@@ -122,12 +122,7 @@ impl LiveBoard {
         Some(out.into_bytes())
     }
 
-    fn ansi(
-        &self,
-        out: &mut Out,
-        changes: &[RowChange],
-        status_changed: bool,
-    ) {
+    fn ansi(&self, out: &mut Out, changes: &[RowChange], status_changed: bool) {
         let goto = |out: &mut Out, row: usize, col: usize| {
             out.raw(format!("\x1b[{};{}H", row + 1, col + 1).as_bytes());
         };
@@ -148,12 +143,7 @@ impl LiveBoard {
         goto(out, self.geometry.prompt_row, self.geometry.prompt_col);
     }
 
-    fn atascii(
-        &self,
-        out: &mut Out,
-        changes: &[RowChange],
-        status_changed: bool,
-    ) {
+    fn atascii(&self, out: &mut Out, changes: &[RowChange], status_changed: bool) {
         let mut at = (self.geometry.prompt_row, self.geometry.prompt_col);
         let walk = |out: &mut Out, at: &mut (usize, usize), to: (usize, usize)| {
             let (r, c) = *at;
@@ -191,12 +181,7 @@ impl LiveBoard {
         );
     }
 
-    fn ascii(
-        &self,
-        out: &mut Out,
-        changes: &[RowChange],
-        status_changed: bool,
-    ) {
+    fn ascii(&self, out: &mut Out, changes: &[RowChange], status_changed: bool) {
         out.newline();
         if status_changed {
             out.text(&self.status).newline();
