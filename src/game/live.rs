@@ -226,29 +226,32 @@ mod tests {
     }
 
     fn rows() -> Vec<BoardRow> {
-        ["CELL", "COLA", "JUNK"]
-            .iter()
-            .enumerate()
-            .map(|(i, s)| BoardRow {
-                instrument_id: i as i64 + 1,
-                symbol: s.to_string(),
-                name: format!("{s} Holdings"),
-                last: 1000 + i as i64 * 100,
-                prev_close: None,
-                day_open: None,
-                bid: Some(990),
-                ask: Some(1010),
-                volume: 0,
-            })
-            .collect()
+        // As many listings as the default season, with figures in every column.
+        [
+            "AERO", "CELL", "COLA", "JUNK", "LBO", "PCJR", "SAVL", "YUPI",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| BoardRow {
+            instrument_id: i as i64 + 1,
+            symbol: s.to_string(),
+            name: format!("{s} Leveraged Holdings Inc."),
+            last: 1000 + i as i64 * 100,
+            prev_close: Some(1000),
+            day_open: None,
+            bid: Some(990),
+            ask: Some(1010),
+            volume: 12_345,
+        })
+        .collect()
     }
 
     /// A trade in COLA: last, change, volume and the bid move.
     fn traded(mut r: Vec<BoardRow>) -> Vec<BoardRow> {
-        r[1].last = 1125;
-        r[1].day_open = Some(1100);
-        r[1].volume = 300;
-        r[1].bid = Some(1120);
+        r[2].last = 1125;
+        r[2].day_open = Some(1100);
+        r[2].volume = 300;
+        r[2].bid = Some(1120);
         r
     }
 

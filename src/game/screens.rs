@@ -80,10 +80,10 @@ pub enum Field {
     Bid,
     Ask,
     Volume,
-    Name,
 }
 
-/// The board's columns for one width: each field with its start column and width.
+/// The board's columns for one width: each field with its start column and width. The
+/// company name is left to the quote screen, to keep the board small on slow lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardLayout {
     pub cols: Vec<(Field, usize, usize)>,
@@ -127,9 +127,6 @@ impl BoardLayout {
             cols.push((field, x, w));
             x += w + gap;
         }
-        if width >= WIDE && x + 8 <= width {
-            cols.push((Field::Name, x, width - x));
-        }
         BoardLayout { cols }
     }
 
@@ -146,7 +143,6 @@ impl BoardLayout {
                     Field::Bid => "Bid",
                     Field::Ask => "Ask",
                     Field::Volume => "Vol",
-                    Field::Name => "Company",
                 };
                 (pad(name, w, align(f)), Style::Heading)
             })
@@ -173,7 +169,7 @@ impl BoardLayout {
             .iter()
             .map(|&(f, _, w)| {
                 let (text, style) = match f {
-                    Field::Symbol => (row.symbol.clone(), Style::Emphasis),
+                    Field::Symbol => (row.symbol.clone(), Style::Normal),
                     Field::Last => (format::price_fit(row.last, w), Style::Normal),
                     Field::Change => (
                         format::change(chg),
@@ -191,8 +187,7 @@ impl BoardLayout {
                         row.ask.map_or("-".into(), |p| format::price_fit(p, w)),
                         Style::Normal,
                     ),
-                    Field::Volume => (format::volume(row.volume, w), Style::Dim),
-                    Field::Name => (row.name.clone(), Style::Normal),
+                    Field::Volume => (format::volume(row.volume, w), Style::Normal),
                 };
                 (pad(&text, w, align(f)), style)
             })
@@ -216,7 +211,7 @@ impl BoardLayout {
 
 fn align(f: Field) -> Align {
     match f {
-        Field::Symbol | Field::Name => Align::Left,
+        Field::Symbol => Align::Left,
         _ => Align::Right,
     }
 }
@@ -268,10 +263,13 @@ pub fn board(
     caps: &Caps,
 ) -> (Screen, BoardGeometry) {
     let layout = BoardLayout::for_caps(caps);
-    let mut screen = page(status, caps, &format!("NuggetNet Exchange: {game_name}"))
-        .line_styled(&layout.header(), Style::Heading)
-        .rule();
-    let first_row = 4;
+    // The board is the screen sent most often, so it spends no bytes on padding: a plain
+    // title line and no rule (a full board stays under 1,000 bytes in ANSI).
+    let mut screen = Screen::new()
+        .line_styled(&status.text(caps), Style::Emphasis)
+        .line_styled(&format!("NuggetNet Exchange: {game_name}"), Style::Title)
+        .line_styled(&layout.header(), Style::Heading);
+    let first_row = 3;
     if rows.is_empty() {
         screen = screen.line("Nothing is listed. The SEC must have noticed.");
     }
@@ -846,13 +844,13 @@ mod tests {
         );
         let ansi = Caps::for_charset(Charset::Ansi);
         let shown = crate::terminal::testing::visible(&render(&ansi), &ansi);
-        assert!(shown.contains("Drexel Burnout"), "{shown}");
+        assert!(!shown.contains("Drexel Burnout"), "{shown}");
         assert!(shown.contains("12345"), "{shown}");
         let atari = Caps::for_charset(Charset::Atascii);
         let shown = crate::terminal::testing::visible(&render(&atari), &atari);
         assert!(shown.contains("12345"), "{shown}");
         let (_, g) = board(&status(), "Season 1", &r, None, &atari);
-        assert_eq!(g.first_row, 4);
+        assert_eq!(g.first_row, 3);
         assert_eq!(
             shown
                 .lines()
