@@ -146,6 +146,26 @@ impl Caller {
         }
     }
 
+    /// Waits until a row starting with `prefix` ends with `suffix`.
+    fn expect_row(&mut self, prefix: &str, suffix: &str) {
+        let start = Instant::now();
+        loop {
+            self.pump();
+            let text = self.screen.text();
+            if text
+                .lines()
+                .any(|l| l.starts_with(prefix) && l.trim_end().ends_with(suffix))
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no row {prefix}...{suffix}; the screen shows:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn keys(&mut self, bytes: &[u8]) {
         let input = self.input.as_mut().expect("input open");
         input.write_all(bytes).unwrap();
@@ -445,7 +465,7 @@ async fn live_board_and_every_screen() {
     };
     ex.place(game, BUYER, &req).await.unwrap();
     tokio::task::block_in_place(|| {
-        c.expect("  77  ");
+        c.expect_row("JUNK", " 77");
         let update = c.received.lock().unwrap()[drawn..].to_vec();
         assert!(
             !update.windows(4).any(|w| w == b"\x1b[2J"),
