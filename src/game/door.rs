@@ -164,18 +164,34 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
     spawn_signal_watch(stop.clone())?;
     let mut term = GameTerm::new(conn, caps, deadline, opts.idle, stop, detect);
 
-    let ex = Exchange::connect(&opts.database_url, 4).await?;
-    let system = system_of(info, opts.system.as_deref());
-    let handle = info.display_name().trim().to_string();
-    let player = players::find_or_create(ex.db(), &system, &handle)
-        .await
-        .map_err(ExchangeError::from)?;
-    tracing::info!(player = player.id, %system, %handle, "door call");
-    let game = super::season::current_game(&ex).await?;
-    let new_player = match ex.open_account(game.id, player.id).await {
-        Ok(_) => true,
-        Err(ExchangeError::AccountExists) => false,
-        Err(e) => return Err(e.into()),
+    let setup = async {
+        let ex = Exchange::connect(&opts.database_url, 4).await?;
+        let system = system_of(info, opts.system.as_deref());
+        let handle = info.display_name().trim().to_string();
+        let player = players::find_or_create(ex.db(), &system, &handle)
+            .await
+            .map_err(ExchangeError::from)?;
+        tracing::info!(player = player.id, %system, %handle, "door call");
+        let game = super::season::current_game(&ex).await?;
+        let new_player = match ex.open_account(game.id, player.id).await {
+            Ok(_) => true,
+            Err(ExchangeError::AccountExists) => false,
+            Err(e) => return Err(e),
+        };
+        Ok((ex, player, game, new_player))
+    };
+    let (ex, player, game, new_player) = match setup.await {
+        Ok(v) => v,
+        Err(e) => {
+            // The caller hears something before the door exits with the error.
+            let sorry = crate::terminal::screen::Screen::continued()
+                .paragraph_styled(
+                    "The exchange is closed for repairs (internal error). Back to the BBS.",
+                    Style::Error,
+                );
+            let _ = term.show(&sorry).await;
+            return Err(e.into());
+        }
     };
 
     let welcome = screens::welcome(
