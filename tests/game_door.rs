@@ -555,3 +555,24 @@ async fn live_board_and_every_screen() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_ends_the_door_within_a_second() {
+    let (t, _ex, _game) = market().await;
+    let dir = tempfile::tempdir().unwrap();
+    let drop = door32(dir.path(), "0\r\n0", None);
+    let cfg = config(dir.path(), &t.url);
+    let mut child = spawn_stdio(&drop, &cfg);
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut c = Caller::new(Box::new(stdin), Box::new(stdout), false);
+    tokio::task::block_in_place(|| {
+        c.expect("Press RETURN");
+        c.keys(b"\r");
+        c.expect("Command:");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+        let status = wait_exit(&mut child, Duration::from_secs(1));
+        assert!(status.success(), "{status:?}");
+    });
+}

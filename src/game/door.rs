@@ -184,11 +184,10 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
         Ok(v) => v,
         Err(e) => {
             // The caller hears something before the door exits with the error.
-            let sorry = crate::terminal::screen::Screen::continued()
-                .paragraph_styled(
-                    "The exchange is closed for repairs (internal error). Back to the BBS.",
-                    Style::Error,
-                );
+            let sorry = crate::terminal::screen::Screen::continued().paragraph_styled(
+                "The exchange is closed for repairs (internal error). Back to the BBS.",
+                Style::Error,
+            );
             let _ = term.show(&sorry).await;
             return Err(e.into());
         }
