@@ -97,11 +97,6 @@ impl App {
         self.term
     }
 
-    /// The terminal.
-    pub fn term(&mut self) -> &mut GameTerm {
-        &mut self.term
-    }
-
     /// Runs the game until the player leaves or the call ends, and says why.
     pub async fn run(&mut self) -> Stop {
         match self.main().await {
@@ -754,6 +749,32 @@ pub fn ticket(
 mod tests {
     use super::*;
     use crate::exchange::{GameRules, Level};
+
+    #[test]
+    fn help_pages_fit_an_atari_screen() {
+        let status = Status {
+            cash: 1_000_000,
+            net_worth: 1_000_000,
+            open: true,
+            minutes_left: 30,
+        };
+        let pages: Vec<&str> = HELP.split("\n---\n").collect();
+        assert_eq!(pages.len(), 3);
+        for caps in [
+            crate::terminal::Caps::for_charset(crate::terminal::Charset::Atascii),
+            crate::terminal::Caps::for_charset(crate::terminal::Charset::Ansi),
+        ] {
+            for (i, p) in pages.iter().enumerate() {
+                let rows = screens::help(&status, p.trim(), i + 1, 3, &caps).rows(&caps) + 1;
+                assert!(
+                    rows <= 24,
+                    "page {} takes {rows} rows at {}",
+                    i + 1,
+                    caps.width
+                );
+            }
+        }
+    }
 
     #[test]
     fn market_estimate_walks_the_book() {

@@ -925,6 +925,12 @@ mod tests {
                 "12.60",
             ],
         );
+        for charset in [Charset::Atascii, Charset::Ansi] {
+            let caps = Caps::for_charset(charset);
+            assert!(quote(&v, &caps).rows(&caps) <= 24, "{charset}");
+            let (b, _) = board(&status(), "Season 1", &r, None, &caps);
+            assert!(b.rows(&caps) <= 24, "{charset}");
+        }
         let chart_ascii = chart(&trades, 39, 5, Charset::Ascii);
         assert!(chart_ascii.iter().any(|l| l.contains('#')));
         assert!(chart_ascii.iter().all(|l| l.chars().count() <= 39));
