@@ -21,6 +21,7 @@ pub mod config;
 pub mod door;
 pub mod dropfile;
 pub mod exchange;
+pub mod game;
 pub mod modem;
 pub mod node;
 pub mod serial;

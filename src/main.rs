@@ -48,6 +48,29 @@ enum Command {
         #[arg(long)]
         game: Option<i64>,
     },
+    /// Play NuggetNet as a door: read the dropfile and talk to the caller on stdio or the
+    /// inherited socket (DOOR32 comm type 2).
+    Door {
+        /// The dropfile: DOOR32.SYS, DOOR.SYS or DORINFOx.DEF.
+        #[arg(long, short)]
+        dropfile: PathBuf,
+        /// Configuration file (its `[database] url`; default SQLite data/nuggetnet.db).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Serve ATASCII at 40 columns whatever the dropfile says.
+        #[arg(long)]
+        atascii: bool,
+        /// Parse telnet on an inherited socket from the start (the BBS hands over the
+        /// caller's raw telnet socket rather than a cleaned passthru one).
+        #[arg(long)]
+        telnet: bool,
+        /// The system players are namespaced by (default: the BBS the dropfile names).
+        #[arg(long)]
+        system: Option<String>,
+        /// Idle time-out in seconds.
+        #[arg(long, default_value_t = 300)]
+        idle_secs: u64,
+    },
     /// Places random orders (used by `bench exchange` and the multi-process tests).
     #[command(hide = true)]
     ExchangeWorker(nuggetnet::bench::exchange::WorkerArgs),
@@ -87,7 +110,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A door's standard input is read on a blocking thread that cannot be interrupted; do
+    // not wait for it (or anything else) once the work is done.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nuggetnet: {e:#}");
@@ -145,6 +172,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("audit passed");
         }
         Command::ExchangeWorker(args) => nuggetnet::bench::exchange::run_worker(args).await?,
+        Command::Door {
+            dropfile,
+            config,
+            atascii,
+            telnet,
+            system,
+            idle_secs,
+        } => {
+            // The dropfile first: a bad one must be reported before anything else happens.
+            let info = nuggetnet::game::read_dropfile(&dropfile)?;
+            let (config, _) = Config::load(config.as_deref())?;
+            init_tracing(&config.logging.filter);
+            let io = match info.comm {
+                nuggetnet::dropfile::Comm::Socket(fd) => nuggetnet::game::DoorIo::Socket(
+                    adopt_socket(fd)
+                        .with_context(|| format!("dropfile {}: line 2", dropfile.display()))?,
+                ),
+                _ => nuggetnet::game::DoorIo::Stdio,
+            };
+            let opts = nuggetnet::game::DoorOptions {
+                dropfile,
+                database_url: config.database.url.clone(),
+                atascii,
+                telnet,
+                system,
+                idle: std::time::Duration::from_secs(idle_secs.max(10)),
+            };
+            let end = nuggetnet::game::run(&opts, &info, io).await?;
+            tracing::info!(?end, "door call ended");
+        }
     }
     Ok(())
 }
@@ -160,4 +217,42 @@ fn init_tracing(filter: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Takes over the socket a BBS handed to the door (DOOR32.SYS comm type 2, line 2).
+///
+/// The library forbids `unsafe`; adopting a numbered descriptor cannot be done without it, so
+/// it happens here, after checking that the number is an open stream socket.
+fn adopt_socket(fd: i64) -> anyhow::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let fd = i32::try_from(fd)
+        .ok()
+        .filter(|&fd| fd >= 0)
+        .with_context(|| format!("expected a socket handle, found {fd}"))?;
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt only writes `len` bytes into `kind`, which is that large; an invalid
+    // descriptor makes it fail with EBADF or ENOTSOCK, which is reported.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        anyhow::bail!(
+            "handle {fd} is not an open socket: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    if kind != libc::SOCK_STREAM {
+        anyhow::bail!("handle {fd} is not a stream socket");
+    }
+    // SAFETY: the descriptor is open and a stream socket (checked above), and the BBS handed
+    // it to this process for the door's sole use; nothing else in the process owns it, so the
+    // TcpStream becomes its one owner and closes it when dropped.
+    Ok(unsafe { std::net::TcpStream::from_raw_fd(fd) })
 }

@@ -27,7 +27,7 @@ pub mod out;
 pub mod sauce;
 pub mod screen;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use serde::Deserialize;
 

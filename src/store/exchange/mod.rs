@@ -11,6 +11,7 @@
 //! take a [`Db`].
 
 pub mod audit;
+pub mod board;
 pub mod follow;
 pub mod script;
 pub mod tx;
