@@ -59,7 +59,7 @@ impl Default for Config {
                 },
             ],
             serial: Vec::new(),
-            doors: Vec::new(),
+            doors: vec![crate::door::DoorConfig::builtin_nuggetnet()],
             limits: LimitsConfig::default(),
             logging: LoggingConfig::default(),
         }
@@ -401,8 +401,13 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
             .collect();
         let config = parse(&table).unwrap();
-        assert_eq!(config.doors.len(), 1);
-        assert_eq!(config.doors[0].max_users, Some(1));
+        assert_eq!(config.doors.len(), 2);
+        assert_eq!(
+            config.doors[0],
+            crate::door::DoorConfig::builtin_nuggetnet(),
+            "the first example is exactly the built-in door"
+        );
+        assert_eq!(config.doors[1].max_users, Some(1));
     }
 
     #[test]

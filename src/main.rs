@@ -57,6 +57,9 @@ enum Command {
         /// Configuration file (its `[database] url`; default SQLite data/nuggetnet.db).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Database URL; overrides the configuration file's (the BBS passes its own).
+        #[arg(long)]
+        database: Option<String>,
         /// Serve ATASCII at 40 columns whatever the dropfile says.
         #[arg(long)]
         atascii: bool,
@@ -175,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Door {
             dropfile,
             config,
+            database,
             atascii,
             telnet,
             system,
@@ -193,7 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let opts = nuggetnet::game::DoorOptions {
                 dropfile,
-                database_url: config.database.url.clone(),
+                database_url: database.unwrap_or_else(|| config.database.url.clone()),
                 atascii,
                 telnet,
                 system,

@@ -7,10 +7,15 @@ use serde::Deserialize;
 
 use crate::dropfile::{DropKind, LineEnding};
 
-/// The placeholders a door's `args` may use.
+/// The placeholders a door's `args` may use. `{database}` (the BBS's own database URL) and
+/// `{bbs}` (the board's name) are filled in by the node before the door starts (see
+/// [`DoorConfig::builtin_nuggetnet`]).
 pub const PLACEHOLDERS: &[&str] = &[
-    "dropfile", "node", "nodedir", "fd", "alias", "minutes", "cols", "rows",
+    "dropfile", "node", "nodedir", "fd", "alias", "minutes", "cols", "rows", "database", "bbs",
 ];
+
+/// A door `command` that means "this program" (the `nuggetnet` binary the BBS runs as).
+pub const SELF_COMMAND: &str = "{nuggetnet}";
 
 /// How the caller's bytes reach the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -95,6 +100,24 @@ impl DoorConfig {
             time_limit_minutes: None,
             working_dir: None,
         }
+    }
+
+    /// The NuggetNet game, run by this same binary on the BBS's own database: the door every
+    /// board has unless its configuration lists its own `[[door]]` tables.
+    pub fn builtin_nuggetnet() -> DoorConfig {
+        DoorConfig::new(
+            "NuggetNet",
+            SELF_COMMAND,
+            &[
+                "door",
+                "--dropfile",
+                "{dropfile}",
+                "--database",
+                "{database}",
+                "--system",
+                "{bbs}",
+            ],
+        )
     }
 
     /// The time a caller may stay: the door's limit or the caller's minutes, whichever is less.

@@ -28,7 +28,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub use config::{expand, placeholders, DoorConfig, DoorConfigError, DoorIoMode, PLACEHOLDERS};
+pub use config::{
+    expand, placeholders, DoorConfig, DoorConfigError, DoorIoMode, PLACEHOLDERS, SELF_COMMAND,
+};
 pub use slots::{DoorSlot, DoorSlots};
 
 use crate::dropfile::{self, Comm, DropInfo, DropfileError};

@@ -88,6 +88,7 @@ async fn enter(term: &mut Term, ctx: &Context, user: &User, door: &DoorConfig) -
     }
     let info = drop_info(ctx, user, term, node);
     let node_dir = ctx.config.bbs.nodes_dir.join(format!("node{node}"));
+    let door = &resolve(door, &ctx.config.database.url, &ctx.config.bbs.name);
     let mut io = TermDoorIo { term, ended: None };
     let result = door::run_door(door, &info, &node_dir, &ctx.door_slots, &mut io).await;
     let ended = io.ended.take();
@@ -125,6 +126,28 @@ async fn enter(term: &mut Term, ctx: &Context, user: &User, door: &DoorConfig) -
             .await
         }
     }
+}
+
+/// Fills in what only the node knows: `{nuggetnet}` as the command means this program,
+/// `{database}` is the BBS's database URL with a relative SQLite path made absolute (doors run
+/// in their node's folder), and `{bbs}` is the board's name (NuggetNet namespaces its players
+/// by it).
+fn resolve(door: &DoorConfig, database_url: &str, bbs: &str) -> DoorConfig {
+    let mut door = door.clone();
+    if door.command == door::SELF_COMMAND {
+        if let Ok(exe) = std::env::current_exe() {
+            door.command = exe.display().to_string();
+        }
+    }
+    let url = crate::store::absolute_url(database_url);
+    for arg in &mut door.args {
+        *arg = door::expand(arg, |name| match name {
+            "database" => Some(url.clone()),
+            "bbs" => Some(bbs.to_string()),
+            _ => None,
+        });
+    }
+    door
 }
 
 /// What the door is told about the caller.

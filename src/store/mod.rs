@@ -171,6 +171,26 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
+/// The same database URL with a relative SQLite path made absolute against the working
+/// folder, so that another process started elsewhere (a door) opens the same file.
+pub fn absolute_url(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.trim_start_matches("//");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    if path.is_empty() || path == ":memory:" || path.starts_with('/') {
+        return url.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(dir) => format!("sqlite://{}{query}", dir.join(path).display()),
+        Err(_) => url.to_string(),
+    }
+}
+
 /// Milliseconds since the Unix epoch, the unit of every stored time.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -190,6 +210,17 @@ mod tests {
         let url = prepare_sqlite_url(&format!("sqlite://{}", path.display())).unwrap();
         assert!(url.ends_with("?mode=rwc"), "{url}");
         assert!(path.parent().unwrap().is_dir());
+    }
+
+    #[test]
+    fn relative_sqlite_urls_become_absolute() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute_url("sqlite://data/x.db"),
+            format!("sqlite://{}", cwd.join("data/x.db").display())
+        );
+        assert_eq!(absolute_url("sqlite:///srv/x.db"), "sqlite:///srv/x.db");
+        assert_eq!(absolute_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 
     #[test]
