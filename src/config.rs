@@ -29,6 +29,9 @@ pub struct Config {
     /// 127.0.0.1:2324.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
+    /// Other BBSes allowed to link NuggetNet over the rlogin listener (`[[link]]` tables).
+    #[serde(rename = "link")]
+    pub links: Vec<LinkConfig>,
     /// Serial lines (`[[serial]]` tables): real modems, virtual modems and direct lines.
     #[serde(rename = "serial")]
     pub serial: Vec<crate::serial::SerialPortConfig>,
@@ -58,6 +61,7 @@ impl Default for Config {
                     bps: None,
                 },
             ],
+            links: Vec::new(),
             serial: Vec::new(),
             doors: vec![crate::door::DoorConfig::builtin_nuggetnet()],
             limits: LimitsConfig::default(),
@@ -134,12 +138,14 @@ pub struct ListenerConfig {
     pub bps: Option<u32>,
 }
 
-/// The two kinds of TCP listener.
+/// The kinds of TCP listener.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ListenerKind {
     Telnet,
     Raw,
+    /// RFC 1282 rlogin for linked BBSes: callers go straight into the NuggetNet door.
+    Rlogin,
 }
 
 impl ListenerKind {
@@ -147,7 +153,30 @@ impl ListenerKind {
         match self {
             ListenerKind::Telnet => "telnet",
             ListenerKind::Raw => "raw",
+            ListenerKind::Rlogin => "rlogin",
         }
+    }
+}
+
+/// One `[[link]]` table: a BBS allowed to link NuggetNet over rlogin.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// The system's tag, as it sends it in `[TAG]handle`; 1 to 16 letters, digits, `-`, `_`.
+    /// Players from it are `(tag, handle)`.
+    pub tag: String,
+    /// The shared secret it sends as rlogin's first field; at least 8 characters.
+    pub secret: String,
+    /// A longer name for logs and the node table (default: the tag).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl LinkConfig {
+    /// Whether `secret` is this link's secret, compared in constant time.
+    pub fn secret_matches(&self, secret: &str) -> bool {
+        let (a, b) = (self.secret.as_bytes(), secret.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
 
@@ -335,6 +364,37 @@ impl Config {
                 ));
             }
         }
+        for (i, link) in self.links.iter().enumerate() {
+            let tag_ok = (1..=16).contains(&link.tag.len())
+                && link
+                    .tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !tag_ok {
+                return Err(invalid(
+                    &format!("link[{i}].tag"),
+                    format!(
+                        "expected 1 to 16 letters, digits, '-' or '_', found {:?}",
+                        link.tag
+                    ),
+                ));
+            }
+            if let Some(j) = self.links[..i]
+                .iter()
+                .position(|l| l.tag.eq_ignore_ascii_case(&link.tag))
+            {
+                return Err(invalid(
+                    &format!("link[{i}].tag"),
+                    format!("tag {:?} is already used by link[{j}]", link.tag),
+                ));
+            }
+            if link.secret.chars().count() < 8 {
+                return Err(invalid(
+                    &format!("link[{i}].secret"),
+                    "expected a shared secret of at least 8 characters".into(),
+                ));
+            }
+        }
         crate::serial::SerialPortConfig::validate_all(&self.serial)
             .map_err(|e| invalid(&e.key, e.message))?;
         crate::door::DoorConfig::validate_all(&self.doors)
@@ -478,6 +538,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("serial[0].baud"), "{err}");
+    }
+
+    #[test]
+    fn links_parse_and_are_validated() {
+        let text = "[[listener]]\nkind = \"rlogin\"\nbind = \"127.0.0.1:5513\"\n\
+                    [[link]]\ntag = \"DP\"\nsecret = \"open sesame\"\n";
+        let config = parse(text).unwrap();
+        assert_eq!(config.listeners[0].kind, ListenerKind::Rlogin);
+        assert!(config.links[0].secret_matches("open sesame"));
+        assert!(!config.links[0].secret_matches("open sesamE"));
+        assert!(!config.links[0].secret_matches("open"));
+        let err = parse("[[link]]\ntag = \"D P\"\nsecret = \"open sesame\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("link[0].tag"), "{err}");
+        let err = parse("[[link]]\ntag = \"DP\"\nsecret = \"short\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("link[0].secret"), "{err}");
+        let twice = "[[link]]\ntag = \"DP\"\nsecret = \"open sesame\"\n\
+                     [[link]]\ntag = \"dp\"\nsecret = \"open sesame\"\n";
+        assert!(parse(twice)
+            .unwrap_err()
+            .to_string()
+            .contains("link[1].tag"));
     }
 
     #[test]

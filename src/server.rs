@@ -227,6 +227,7 @@ async fn accept_loop(
     let (kind, telnet) = match config.kind {
         ListenerKind::Telnet => (TransportKind::Telnet, TelnetMode::Negotiate),
         ListenerKind::Raw => (TransportKind::Raw, TelnetMode::RawAutodetect),
+        ListenerKind::Rlogin => (TransportKind::Rlogin, TelnetMode::Never),
     };
     loop {
         let accepted = tokio::select! {

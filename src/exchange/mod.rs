@@ -490,3 +490,18 @@ fn log_store_error<T>(result: &Result<T, ExchangeError>) {
         tracing::error!(error = %e, "exchange storage error");
     }
 }
+
+/// A compile-time check: the futures of the exchange's API can be spawned on a multi-thread
+/// runtime (the door, the simulator and rlogin links all spawn them). A future that is not
+/// `Send` for every lifetime fails to compile here rather than in some caller far away.
+#[cfg(test)]
+#[allow(dead_code)]
+fn exchange_futures_are_send(ex: Exchange, req: OrderRequest) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(async move {
+        let _ = ex.place(1, 1, &req).await;
+        let _ = ex.replace(1, 1, 1, None, 1).await;
+        let _ = ex.cancel(1, 1, 1).await;
+        let _ = ex.run_margin_check(1).await;
+    });
+}

@@ -65,6 +65,9 @@ pub enum DoorIo {
     Stdio,
     /// An inherited, already adopted socket.
     Socket(std::net::TcpStream),
+    /// A byte stream inside the BBS (the game mounted in-process, e.g. for rlogin links):
+    /// raw bytes, no telnet.
+    Stream(Box<dyn Stream>),
 }
 
 /// How a door call ended.
@@ -156,6 +159,7 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
             };
             (Box::new(s), mode, true)
         }
+        DoorIo::Stream(s) => (s, TelnetMode::Never, true),
     };
     let _raw = RawMode::enter(!is_socket);
     let mut conn = Connection::new(stream, telnet, None);

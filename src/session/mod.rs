@@ -10,6 +10,7 @@ pub mod doors;
 pub mod lobby;
 pub mod login;
 pub mod menu;
+mod rlogin;
 pub mod term;
 
 use std::sync::Arc;
@@ -92,6 +93,9 @@ struct Outcome {
 }
 
 async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcome) -> End {
+    if incoming.kind == crate::transport::TransportKind::Rlogin {
+        return rlogin::call(ctx, incoming, outcome).await;
+    }
     let limits = &ctx.config.limits;
     let Ok(lobby_place) = ctx.lobby.clone().try_acquire_owned() else {
         let mut conn = Connection::new(incoming.stream, TelnetMode::Never, None);

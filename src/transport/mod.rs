@@ -13,8 +13,8 @@ use crate::terminal::CharsetSetting;
 
 /// Any byte stream a caller can arrive on: a TCP socket, one end of a `tokio::io::duplex`
 /// pipe bridged to a serial port, a PTY.
-pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+pub trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Stream for T {}
 
 /// How a caller reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,3 +94,4 @@ impl std::fmt::Debug for Incoming {
 
 pub mod connection;
 pub mod limit;
+pub mod rlogin;

@@ -290,7 +290,9 @@ impl WriteTx {
             s.push_str(";\n");
             self.wrote_events = true;
         }
-        sqlx::raw_sql(&s).execute(self.conn()).await?;
+        // Through `Executor::execute` (a boxed, `Send` future) rather than `RawSql::execute`,
+        // whose generic `async fn` makes callers' futures fail the `Send` check when spawned.
+        sqlx::Executor::execute(self.conn(), sqlx::raw_sql(&s)).await?;
         Ok(())
     }
 }
