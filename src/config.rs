@@ -34,6 +34,8 @@ pub struct Config {
     pub serial: Vec<crate::serial::SerialPortConfig>,
     pub limits: LimitsConfig,
     pub logging: LoggingConfig,
+    /// `[market]`: the simulation's clock, calendar, NPCs and instruments.
+    pub market: crate::market::MarketConfig,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             serial: Vec::new(),
             limits: LimitsConfig::default(),
             logging: LoggingConfig::default(),
+            market: crate::market::MarketConfig::default(),
         }
     }
 }
@@ -333,6 +336,9 @@ impl Config {
         }
         crate::serial::SerialPortConfig::validate_all(&self.serial)
             .map_err(|e| invalid(&e.key, e.message))?;
+        self.market
+            .validate()
+            .map_err(|(key, message)| invalid(&key, message))?;
         let lim = &self.limits;
         let positive = [
             ("limits.per_ip", lim.per_ip as u64),

@@ -18,6 +18,7 @@
 pub mod bench;
 pub mod config;
 pub mod exchange;
+pub mod market;
 pub mod modem;
 pub mod node;
 pub mod serial;

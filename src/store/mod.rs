@@ -11,6 +11,7 @@
 
 pub mod calls;
 pub mod exchange;
+pub mod market;
 pub mod users;
 
 #[doc(hidden)]
