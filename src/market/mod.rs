@@ -471,7 +471,7 @@ impl Market {
         .await
     }
 
-    /// Injects a news event: published at the next tick, moving the symbol's fair value by
+    /// Injects a news event: published at the next tick (or the next open tick), moving the symbol's fair value by
     /// `jump_bp` basis points. An empty headline is drawn from the table. Audit-logged.
     pub async fn inject_news(
         &self,
@@ -511,7 +511,7 @@ impl Market {
             &headline,
             Some(jump_bp),
             "sysop",
-            clock_of(&sim).market_at(now),
+            clock_of(&sim).tick_market_at(sim.last_tick + 1),
         )
         .await?;
         sm::control(
