@@ -9,18 +9,22 @@ use nuggetnet::store::market as sm;
 use nuggetnet::store::testing::{fresh_db, TestDb};
 
 fn instruments() -> Vec<InstrumentConfig> {
-    [("JUNK", 2_500, 350), ("LBO", 4_200, 250), ("BIGB", 12_000, 150)]
-        .into_iter()
-        .map(|(s, p, v)| InstrumentConfig {
-            symbol: s.into(),
-            name: format!("{s} Corp"),
-            profile: String::new(),
-            price_cents: p,
-            tick_cents: 1,
-            drift_bp_day: 0,
-            vol_bp_day: v,
-        })
-        .collect()
+    [
+        ("JUNK", 2_500, 350),
+        ("LBO", 4_200, 250),
+        ("BIGB", 12_000, 150),
+    ]
+    .into_iter()
+    .map(|(s, p, v)| InstrumentConfig {
+        symbol: s.into(),
+        name: format!("{s} Corp"),
+        profile: String::new(),
+        price_cents: p,
+        tick_cents: 1,
+        drift_bp_day: 0,
+        vol_bp_day: v,
+    })
+    .collect()
 }
 
 /// A Monday at `start`, one market `step_min` minutes per tick.
@@ -38,7 +42,10 @@ fn config(start: &str, step_min: u64) -> MarketConfig {
 
 async fn setup(t: &TestDb, cfg: MarketConfig) -> (Market, i64) {
     let market = Market::new(Exchange::new(t.db.clone()), cfg).unwrap();
-    let game = market.new_game("test", "tester", nuggetnet::store::now_ms()).await.unwrap();
+    let game = market
+        .new_game("test", "tester", nuggetnet::store::now_ms())
+        .await
+        .unwrap();
     for p in 1..=4 {
         market.exchange().open_account(game, p).await.unwrap();
     }
@@ -65,15 +72,28 @@ async fn scripted_run(t: &TestDb, ticks: i64) -> (Vec<sm::Bar>, Vec<sm::Bar>, Ve
         market.step(game, "test").await.unwrap();
         if n % 3 == 0 {
             let last = ex.instrument(game, "JUNK").await.unwrap().last_price;
-            let intent = if n % 2 == 0 { Intent::Buy } else { Intent::Short };
-            let price = if intent == Intent::Buy { last + 10 } else { last - 10 };
-            ex.place(game, 1, &limit("JUNK", intent, price, 20)).await.unwrap();
+            let intent = if n % 2 == 0 {
+                Intent::Buy
+            } else {
+                Intent::Short
+            };
+            let price = if intent == Intent::Buy {
+                last + 10
+            } else {
+                last - 10
+            };
+            ex.place(game, 1, &limit("JUNK", intent, price, 20))
+                .await
+                .unwrap();
         }
     }
     let mut trades = Vec::new();
     for symbol in ["JUNK", "LBO", "BIGB"] {
         for tr in ex.tape(game, symbol, 100_000).await.unwrap() {
-            trades.push(format!("{symbol} {} {} {:?}", tr.price, tr.qty, tr.taker_side));
+            trades.push(format!(
+                "{symbol} {} {} {:?}",
+                tr.price, tr.qty, tr.taker_side
+            ));
         }
     }
     let bars = sm::tick_bars(&t.db, game).await.unwrap();
@@ -92,7 +112,14 @@ async fn same_seed_and_orders_give_the_same_snapshots_and_trades() {
     assert_eq!(days_a, days_b);
     assert_eq!(trades_a, trades_b);
     assert_eq!(days_a.len(), 3, "one daily bar per instrument");
-    assert_eq!(days_a[0].volume, bars_a.iter().filter(|b| b.instrument_id == days_a[0].instrument_id).map(|b| b.volume).sum::<i64>());
+    assert_eq!(
+        days_a[0].volume,
+        bars_a
+            .iter()
+            .filter(|b| b.instrument_id == days_a[0].instrument_id)
+            .map(|b| b.volume)
+            .sum::<i64>()
+    );
 }
 
 /// An accelerated day (03:30 to 21:00 ET, ten market minutes a tick) with the NPCs and five
@@ -122,12 +149,23 @@ async fn an_accelerated_day_balances() {
             orders.push((1, limit("JUNK", Intent::Buy, last + 20, 100)));
         }
         if n % 4 == 0 && prev_close > 0 {
-            let intent = if last > prev_close { Intent::Buy } else { Intent::Short };
-            let price = if intent == Intent::Buy { last + 5 } else { last - 5 };
+            let intent = if last > prev_close {
+                Intent::Buy
+            } else {
+                Intent::Short
+            };
+            let price = if intent == Intent::Buy {
+                last + 5
+            } else {
+                last - 5
+            };
             orders.push((2, limit("JUNK", intent, price, 10)));
         }
         if n % 6 == 0 {
-            orders.push((3, limit("LBO", Intent::Buy, last.max(100) / 100 * 99 / 100 * 100, 5)));
+            orders.push((
+                3,
+                limit("LBO", Intent::Buy, last.max(100) / 100 * 99 / 100 * 100, 5),
+            ));
             orders.push((3, limit("BIGB", Intent::Short, 12_500, 5)));
         }
         if n % 10 == 0 {
@@ -136,7 +174,10 @@ async fn an_accelerated_day_balances() {
         }
         prev_close = last;
         for (player, req) in orders {
-            let check = market.check_session(game, clock.real_at(at), &req.order_type).await.unwrap();
+            let check = market
+                .check_session(game, clock.real_at(at), &req.order_type)
+                .await
+                .unwrap();
             match check {
                 Ok(_) => match ex.place(game, player, &req).await {
                     Ok(_) | Err(nuggetnet::exchange::ExchangeError::InsufficientFunds { .. }) => {}
@@ -161,15 +202,30 @@ async fn an_accelerated_day_balances() {
     }
     assert_eq!(
         sessions,
-        vec![Session::Closed, Session::PreMarket, Session::Regular, Session::AfterHours, Session::Closed]
+        vec![
+            Session::Closed,
+            Session::PreMarket,
+            Session::Regular,
+            Session::AfterHours,
+            Session::Closed
+        ]
     );
-    assert!(refused > 0, "orders at the closed ends of the day were refused");
+    assert!(
+        refused > 0,
+        "orders at the closed ends of the day were refused"
+    );
     assert!(samples > 50, "{samples} spread samples");
-    assert!(within * 10 >= samples * 9, "{within} of {samples} spreads within bounds");
+    assert!(
+        within * 10 >= samples * 9,
+        "{within} of {samples} spreads within bounds"
+    );
     let violations = ex.audit(Some(game)).await.unwrap();
     assert!(violations.is_empty(), "{violations:?}");
     let bars = sm::tick_bars(&t.db, game).await.unwrap();
-    assert!(bars.iter().all(|b| b.low > 0 && b.fair > 0), "no price went to zero or below");
+    assert!(
+        bars.iter().all(|b| b.low > 0 && b.fair > 0),
+        "no price went to zero or below"
+    );
     let volume: i64 = bars.iter().map(|b| b.volume).sum();
     assert!(volume > 0);
     // Nothing from nothing: the players' combined cash and holdings at the marks are worth
@@ -179,7 +235,10 @@ async fn an_accelerated_day_balances() {
     for p in 1..=4 {
         worth += ex.portfolio(game, p).await.unwrap().net_worth;
     }
-    assert!((worth - start).abs() < start / 5, "players' worth {worth} from {start}");
+    assert!(
+        (worth - start).abs() < start / 5,
+        "players' worth {worth} from {start}"
+    );
 }
 
 #[tokio::test]
@@ -188,35 +247,86 @@ async fn sysop_controls_take_effect_and_are_audited() {
     let (market, game) = setup(&t, config("10:00", 1)).await;
     market.step(game, "test").await.unwrap();
     let before = sm::tick_bars(&t.db, game).await.unwrap();
-    let fair_before = before.iter().find(|b| b.instrument_id == 1).map(|b| b.fair).unwrap();
-    market.inject_news(game, "JUNK", "Junk Bond Kings indicted", -2_000, "sysop").await.unwrap();
+    let fair_before = before
+        .iter()
+        .find(|b| b.instrument_id == 1)
+        .map(|b| b.fair)
+        .unwrap();
+    market
+        .inject_news(game, "JUNK", "Junk Bond Kings indicted", -2_000, "sysop")
+        .await
+        .unwrap();
     assert!(market.set_volatility(game, 150, "sysop").await.unwrap());
     assert!(market.set_liquidity(game, 50, "sysop").await.unwrap());
     market.step(game, "test").await.unwrap();
     let news = market.news_since(game, 0, 10).await.unwrap();
-    assert!(news.iter().any(|n| n.headline == "Junk Bond Kings indicted" && n.jump_bp == -2_000), "{news:?}");
+    assert!(
+        news.iter()
+            .any(|n| n.headline == "Junk Bond Kings indicted" && n.jump_bp == -2_000),
+        "{news:?}"
+    );
     let after = sm::tick_bars(&t.db, game).await.unwrap();
-    let fair_after = after.iter().rfind(|b| b.instrument_id == 1).map(|b| b.fair).unwrap();
-    assert!(fair_after < fair_before * 9 / 10, "{fair_before} -> {fair_after}");
+    let fair_after = after
+        .iter()
+        .rfind(|b| b.instrument_id == 1)
+        .map(|b| b.fair)
+        .unwrap();
+    assert!(
+        fair_after < fair_before * 9 / 10,
+        "{fair_before} -> {fair_after}"
+    );
 
     assert!(market.pause(game, "sysop").await.unwrap());
     let refused = market
-        .check_session(game, nuggetnet::store::now_ms(), &OrderType::Limit { price: 100 })
+        .check_session(
+            game,
+            nuggetnet::store::now_ms(),
+            &OrderType::Limit { price: 100 },
+        )
         .await
         .unwrap();
     assert!(refused.is_err());
-    assert!(market.world_clock(game, nuggetnet::store::now_ms()).await.unwrap().ends_with("(PAUSED)"));
+    assert!(market
+        .world_clock(game, nuggetnet::store::now_ms())
+        .await
+        .unwrap()
+        .ends_with("(PAUSED)"));
     assert!(market.resume(game, "sysop").await.unwrap());
     assert!(market.stop(game, "sysop").await.unwrap());
-    let outcome = market.tick_once(game, "test", nuggetnet::store::now_ms()).await.unwrap();
+    let outcome = market
+        .tick_once(game, "test", nuggetnet::store::now_ms())
+        .await
+        .unwrap();
     assert_eq!(outcome, nuggetnet::market::TickOutcome::Stopped);
-    let log: Vec<String> = market.audit_log(20).await.unwrap().into_iter().map(|r| r.action).collect();
-    for action in ["new-game", "inject-news", "volatility", "liquidity", "pause", "resume", "stop"] {
-        assert!(log.iter().any(|a| a == action), "{action} missing from {log:?}");
+    let log: Vec<String> = market
+        .audit_log(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    for action in [
+        "new-game",
+        "inject-news",
+        "volatility",
+        "liquidity",
+        "pause",
+        "resume",
+        "stop",
+    ] {
+        assert!(
+            log.iter().any(|a| a == action),
+            "{action} missing from {log:?}"
+        );
     }
     assert!(ex_audit_clean(&market, game).await);
 }
 
 async fn ex_audit_clean(market: &Market, game: i64) -> bool {
-    market.exchange().audit(Some(game)).await.unwrap().is_empty()
+    market
+        .exchange()
+        .audit(Some(game))
+        .await
+        .unwrap()
+        .is_empty()
 }

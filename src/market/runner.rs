@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::clock::Session;
 use super::sim::{self, NpcAction, NpcKind, NpcView, Resting, SimInstrument, TickInput};
 use super::{clock_of, Market, MarketError};
-use crate::exchange::{ExchangeError, OrderRequest, OrderType, Side};
+use crate::exchange::{ExchangeError, Intent, OrderRequest, OrderType, Side, TimeInForce};
 use crate::store::market as sm;
 use crate::store::now_ms;
 
@@ -354,35 +354,31 @@ impl Market {
                 qty,
                 tif,
             } => {
-                let req = OrderRequest {
-                    symbol: String::new(),
-                    intent,
-                    order_type: OrderType::Limit { price },
-                    tif,
-                    qty,
-                    stp: None,
-                };
-                self.ex
-                    .place_for_account(game_id, account_id, instrument_id, &req)
-                    .await?;
+                self.place_npc(game_id, account_id, instrument_id, intent, price, qty, tif)
+                    .await?
             }
             NpcAction::Replace {
                 player_id,
+                account_id,
+                instrument_id,
+                intent,
                 order_id,
                 price,
                 qty,
-            } => {
-                match self
-                    .ex
-                    .replace(game_id, player_id, order_id, Some(price), qty)
-                    .await
-                {
-                    Err(ExchangeError::OrderClosed) => {}
-                    other => {
-                        other?;
-                    }
+            } => match self
+                .ex
+                .replace(game_id, player_id, order_id, Some(price), qty)
+                .await
+            {
+                Err(ExchangeError::OrderClosed) => {
+                    let tif = TimeInForce::Gtc;
+                    self.place_npc(game_id, account_id, instrument_id, intent, price, qty, tif)
+                        .await?
                 }
-            }
+                other => {
+                    other?;
+                }
+            },
             NpcAction::Cancel {
                 player_id,
                 order_id,
@@ -391,6 +387,31 @@ impl Market {
                 other => other?,
             },
         }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn place_npc(
+        &self,
+        game_id: i64,
+        account_id: i64,
+        instrument_id: i64,
+        intent: Intent,
+        price: i64,
+        qty: i64,
+        tif: TimeInForce,
+    ) -> Result<(), ExchangeError> {
+        let req = OrderRequest {
+            symbol: String::new(),
+            intent,
+            order_type: OrderType::Limit { price },
+            tif,
+            qty,
+            stp: None,
+        };
+        self.ex
+            .place_for_account(game_id, account_id, instrument_id, &req)
+            .await?;
         Ok(())
     }
 

@@ -202,8 +202,12 @@ pub enum NpcAction {
         qty: i64,
         tif: TimeInForce,
     },
+    /// Moves a resting quote; if it has filled meanwhile, a new one is placed instead.
     Replace {
         player_id: i64,
+        account_id: i64,
+        instrument_id: i64,
+        intent: Intent,
         order_id: i64,
         price: i64,
         qty: i64,
@@ -517,6 +521,9 @@ fn maker_actions(
                 if off || o.open_qty * 2 < size || o.open_qty > size {
                     actions.push(NpcAction::Replace {
                         player_id: npc.player_id,
+                        account_id: npc.account_id,
+                        instrument_id: inst.instrument_id,
+                        intent,
                         order_id: o.order_id,
                         price,
                         qty: size,
