@@ -16,7 +16,14 @@ const TICK_MS: i64 = 200;
 
 fn simulator(config: &std::path::Path, game: i64, holder: &str) -> Child {
     Command::new(EXE)
-        .args(["market", "run", "--game", &game.to_string(), "--holder", holder])
+        .args([
+            "market",
+            "run",
+            "--game",
+            &game.to_string(),
+            "--holder",
+            holder,
+        ])
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "warn")
@@ -65,7 +72,11 @@ async fn killing_the_leader_hands_over_without_a_gap_or_a_double_tick() {
     let mut b = simulator(&config, game, "beta");
     let sim = wait_for_tick(&t.db, game, 8).await;
     let leader = sim.holder.clone().unwrap();
-    let (victim, survivor) = if leader == "alpha" { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let (victim, survivor) = if leader == "alpha" {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
     victim.kill().unwrap();
     victim.wait().unwrap();
     let killed_at = nuggetnet::store::now_ms();
@@ -76,14 +87,27 @@ async fn killing_the_leader_hands_over_without_a_gap_or_a_double_tick() {
     let ticks: Vec<i64> = log.iter().map(|(n, _, _)| *n).collect();
     let expected: Vec<i64> = (1..=ticks.len() as i64).collect();
     assert_eq!(ticks, expected, "every tick ran exactly once, none skipped");
-    assert!(log.iter().all(|(n, h, _)| *n <= killed_tick || h != &leader), "the dead leader ran nothing more");
-    let first_new = log.iter().find(|(n, h, _)| *n > killed_tick && h != &leader).unwrap();
+    assert!(
+        log.iter()
+            .all(|(n, h, _)| *n <= killed_tick || h != &leader),
+        "the dead leader ran nothing more"
+    );
+    let first_new = log
+        .iter()
+        .find(|(n, h, _)| *n > killed_tick && h != &leader)
+        .unwrap();
     let handover = first_new.2 - killed_at;
     eprintln!("handover after {handover} ms (tick {TICK_MS} ms)");
     // The lease lasts one and a half ticks; allow the machine's scheduling on top.
-    assert!(handover <= 2 * TICK_MS + 1_000, "handover took {handover} ms");
+    assert!(
+        handover <= 2 * TICK_MS + 1_000,
+        "handover took {handover} ms"
+    );
     let bars = sm::tick_bars(&t.db, game).await.unwrap();
-    assert!(ticks.iter().all(|n| bars.iter().any(|b| b.key == *n)), "every tick has its snapshot");
+    assert!(
+        ticks.iter().all(|n| bars.iter().any(|b| b.key == *n)),
+        "every tick has its snapshot"
+    );
 
     // `market stop` makes the survivor exit.
     let status = Command::new(EXE)
@@ -105,5 +129,10 @@ async fn killing_the_leader_hands_over_without_a_gap_or_a_double_tick() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(market.exchange().audit(Some(game)).await.unwrap().is_empty());
+    assert!(market
+        .exchange()
+        .audit(Some(game))
+        .await
+        .unwrap()
+        .is_empty());
 }
