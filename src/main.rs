@@ -260,7 +260,7 @@ async fn market(
         config.market.start = "2026-11-23 10:00".into();
         config.market.speed = 1;
     }
-    let ex = nuggetnet::exchange::Exchange::connect(&config.database.url, 4)
+    let ex = nuggetnet::exchange::Exchange::connect(&config.database.url, 8)
         .await
         .with_context(|| format!("database {}", config.database.url))?;
     let market = Market::new(ex, config.market.clone())?;
@@ -347,7 +347,8 @@ async fn market(
             let report = nuggetnet::market::bench::run(&market, &spec).await?;
             println!(
                 "{} instruments, {} players, {} resting player orders on {}: set-up {:.1} s; \
-                 tick p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {} ticks",
+                 tick p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {} ticks \
+                 ({:.1} NPC order actions a tick)",
                 instruments,
                 players,
                 player_orders,
@@ -356,7 +357,8 @@ async fn market(
                 report.quantile(0.5),
                 report.quantile(0.9),
                 report.quantile(1.0),
-                report.tick_ms.len()
+                report.tick_ms.len(),
+                report.actions as f64 / report.tick_ms.len().max(1) as f64
             );
         }
     }

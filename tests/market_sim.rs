@@ -252,6 +252,7 @@ async fn sysop_controls_take_effect_and_are_audited() {
         .find(|b| b.instrument_id == 1)
         .map(|b| b.fair)
         .unwrap();
+    let mut wire = market.follow_news(game, 0, std::time::Duration::from_millis(50));
     market
         .inject_news(game, "JUNK", "Junk Bond Kings indicted", -2_000, "sysop")
         .await
@@ -259,6 +260,17 @@ async fn sysop_controls_take_effect_and_are_audited() {
     assert!(market.set_volatility(game, 150, "sysop").await.unwrap());
     assert!(market.set_liquidity(game, 50, "sysop").await.unwrap());
     market.step(game, "test").await.unwrap();
+    let flash = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let item = wire.recv().await.expect("the follower runs");
+            if item.source == "sysop" {
+                return item;
+            }
+        }
+    })
+    .await
+    .expect("the headline reached a follower");
+    assert_eq!(flash.headline, "Junk Bond Kings indicted");
     let news = market.news_since(game, 0, 10).await.unwrap();
     assert!(
         news.iter()

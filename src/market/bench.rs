@@ -24,6 +24,8 @@ pub struct TickBench {
 pub struct TickBenchReport {
     pub setup_secs: f64,
     pub tick_ms: Vec<f64>,
+    /// NPC order actions (places, replaces, cancels) over the timed ticks.
+    pub actions: usize,
 }
 
 impl TickBenchReport {
@@ -77,14 +79,18 @@ pub async fn run(market: &Market, spec: &TickBench) -> Result<TickBenchReport, M
     market.step(game, "bench").await?;
     let setup_secs = started.elapsed().as_secs_f64();
     let mut tick_ms = Vec::with_capacity(spec.ticks);
+    let mut actions = 0;
     for _ in 0..spec.ticks {
         let t = Instant::now();
-        market.step(game, "bench").await?;
+        if let super::TickOutcome::Ticked { actions: n, .. } = market.step(game, "bench").await? {
+            actions += n;
+        }
         tick_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     tick_ms.sort_by(|a, b| a.total_cmp(b));
     Ok(TickBenchReport {
         setup_secs,
         tick_ms,
+        actions,
     })
 }

@@ -11,6 +11,8 @@
 //! state between ticks: everything is read from the database, so any process can continue.
 
 use std::collections::HashMap;
+
+use futures::StreamExt;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -226,17 +228,45 @@ impl Market {
             }
         }
 
-        // Carry out the NPCs' orders, one by one, like any player.
-        let mut skipped = 0;
+        // Carry out the NPCs' orders like any player's: in plan order within each book, and
+        // books side by side on PostgreSQL (the plan keeps their books and accounts apart, so
+        // the outcome does not depend on how they interleave).
+        let mut groups: Vec<(i64, Vec<&NpcAction>)> = Vec::new();
         for action in &plan.actions {
-            if let Err(e) = self.execute(game_id, action).await {
-                match e {
-                    ExchangeError::Store(e) => return Err(e.into()),
-                    other => {
-                        tracing::debug!(game_id, tick, error = %other, "npc order refused");
-                        skipped += 1;
+            let id = action.instrument_id();
+            match groups.iter_mut().find(|(g, _)| *g == id) {
+                Some((_, list)) => list.push(action),
+                None => groups.push((id, vec![action])),
+            }
+        }
+        let parallel = match db.backend() {
+            crate::store::Backend::Postgres => 6,
+            crate::store::Backend::Sqlite => 1,
+        };
+        let results: Vec<Result<usize, ExchangeError>> = futures::stream::iter(groups)
+            .map(|(_, list)| async move {
+                let mut skipped = 0;
+                for action in list {
+                    match self.execute(game_id, action).await {
+                        Ok(()) => {}
+                        Err(ExchangeError::Store(e)) => return Err(ExchangeError::Store(e)),
+                        Err(other) => {
+                            tracing::debug!(game_id, tick, error = %other, "npc order refused");
+                            skipped += 1;
+                        }
                     }
                 }
+                Ok(skipped)
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        let mut skipped = 0;
+        for r in results {
+            match r {
+                Ok(n) => skipped += n,
+                Err(ExchangeError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
         }
 
@@ -382,6 +412,7 @@ impl Market {
             NpcAction::Cancel {
                 player_id,
                 order_id,
+                ..
             } => match self.ex.cancel(game_id, player_id, order_id).await {
                 Err(ExchangeError::OrderClosed) => {}
                 other => other?,

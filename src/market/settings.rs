@@ -108,7 +108,7 @@ impl Default for MarketConfig {
             makers_per_instrument: 2,
             maker_cash_cents: 50_000_000,
             maker_shares: 5_000,
-            retail_traders: 8,
+            retail_traders: 20,
             retail_cash_cents: 5_000_000,
             retail_shares: 200,
             earnings_every_days: 5,

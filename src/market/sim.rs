@@ -39,8 +39,10 @@ pub struct SimParams {
     /// How far full inventory (double or none of the starting shares) moves the reservation
     /// price (bp).
     pub inventory_skew_bp: i64,
-    /// A quote is moved only when its price is this many ticks off target.
+    /// A quote is moved only when its price is this many ticks off target and also this
+    /// percentage of the target spread (fewer order changes per tick).
     pub requote_ticks: i64,
+    pub requote_spread_pct: i64,
     /// Chance per instrument per tick that a retail trader acts (percent, regular session).
     pub retail_pct: i64,
     /// Largest retail order in shares.
@@ -73,6 +75,7 @@ impl Default for SimParams {
             quote_size: 200,
             inventory_skew_bp: 100,
             requote_ticks: 2,
+            requote_spread_pct: 25,
             retail_pct: 30,
             retail_size: 50,
             retail_reach_bp: 50,
@@ -214,8 +217,20 @@ pub enum NpcAction {
     },
     Cancel {
         player_id: i64,
+        instrument_id: i64,
         order_id: i64,
     },
+}
+
+impl NpcAction {
+    /// The book the action works on.
+    pub fn instrument_id(&self) -> i64 {
+        match *self {
+            NpcAction::Place { instrument_id, .. }
+            | NpcAction::Replace { instrument_id, .. }
+            | NpcAction::Cancel { instrument_id, .. } => instrument_id,
+        }
+    }
 }
 
 /// What a tick does.
@@ -350,6 +365,9 @@ pub fn plan_tick(input: &TickInput<'_>) -> TickPlan {
 
     let mut actions = Vec::new();
     let liq = input.liq_mult_bp as f64 / 10_000.0;
+    // Each retail trader acts at most once a tick, so the actions of different instruments
+    // touch disjoint books and accounts and the runner may carry them out side by side.
+    let mut busy: Vec<i64> = Vec::new();
     for (inst, (_, f, hype)) in input.instruments.iter().zip(&fair) {
         for npc in input.npcs.iter().filter(|n| n.kind == NpcKind::Maker) {
             if npc.instrument_id == Some(inst.instrument_id) {
@@ -374,7 +392,13 @@ pub fn plan_tick(input: &TickInput<'_>) -> TickPlan {
         if input.recovery || retail.is_empty() || act_u >= chance {
             continue;
         }
-        let trader = retail[who % retail.len()];
+        let Some(trader) = (0..retail.len())
+            .map(|k| retail[(who + k) % retail.len()])
+            .find(|r| !busy.contains(&r.account_id))
+        else {
+            continue;
+        };
+        busy.push(trader.account_id);
         let momentum = if inst.prev_price > 0 {
             (inst.last_price - inst.prev_price) as f64 / inst.prev_price as f64 * 10_000.0
         } else {
@@ -508,16 +532,20 @@ fn maker_actions(
         for extra in existing {
             actions.push(NpcAction::Cancel {
                 player_id: npc.player_id,
+                instrument_id: inst.instrument_id,
                 order_id: extra.order_id,
             });
         }
         match first {
             Some(o) if size <= 0 => actions.push(NpcAction::Cancel {
                 player_id: npc.player_id,
+                instrument_id: inst.instrument_id,
                 order_id: o.order_id,
             }),
             Some(o) => {
-                let off = (o.price - price).abs() >= input.params.requote_ticks.max(1) * inst.tick;
+                let threshold = (input.params.requote_ticks.max(1) * inst.tick)
+                    .max((ask - bid) * input.params.requote_spread_pct / 100);
+                let off = (o.price - price).abs() >= threshold;
                 if off || o.open_qty * 2 < size || o.open_qty > size {
                     actions.push(NpcAction::Replace {
                         player_id: npc.player_id,
