@@ -558,6 +558,43 @@ impl Market {
     }
 }
 
+/// Starts a simulator for each game in `config.run_games`, each ending when `shutdown` is
+/// cancelled or its game is stopped. Used by `nuggetnet serve`; failures are logged, not fatal.
+///
+/// The exchange's order futures are not `Send`, so each simulator runs on a thread of the
+/// blocking pool with a runtime and a database pool of its own rather than as a spawned task.
+pub fn spawn_simulators(
+    config: &MarketConfig,
+    database_url: &str,
+    tracker: &tokio_util::task::TaskTracker,
+    shutdown: &tokio_util::sync::CancellationToken,
+) {
+    let holder = format!("serve:{}", std::process::id());
+    for &game in &config.run_games {
+        let (config, url, holder) = (config.clone(), database_url.to_string(), holder.clone());
+        let token = shutdown.child_token();
+        tracker.spawn_blocking(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(game, error = %e, "market simulator: no runtime");
+                    return;
+                }
+            };
+            let result = runtime.block_on(async move {
+                let market = Market::new(Exchange::connect(&url, 8).await?, config)?;
+                market.run(game, &holder, token).await
+            });
+            if let Err(e) = result {
+                tracing::error!(game, error = %e, "market simulator ended");
+            }
+        });
+    }
+}
+
 fn clock_of(sim: &sm::SimRow) -> GameClock {
     GameClock {
         origin_real: sim.origin_real,

@@ -12,8 +12,9 @@
 
 use std::collections::HashMap;
 
-use futures::StreamExt;
 use std::time::Duration;
+
+use futures::StreamExt;
 
 use tokio_util::sync::CancellationToken;
 
@@ -231,33 +232,23 @@ impl Market {
         // Carry out the NPCs' orders like any player's: in plan order within each book, and
         // books side by side on PostgreSQL (the plan keeps their books and accounts apart, so
         // the outcome does not depend on how they interleave).
-        let mut groups: Vec<(i64, Vec<&NpcAction>)> = Vec::new();
+        let mut groups: Vec<(i64, Vec<NpcAction>)> = Vec::new();
         for action in &plan.actions {
             let id = action.instrument_id();
             match groups.iter_mut().find(|(g, _)| *g == id) {
-                Some((_, list)) => list.push(action),
-                None => groups.push((id, vec![action])),
+                Some((_, list)) => list.push(action.clone()),
+                None => groups.push((id, vec![action.clone()])),
             }
         }
         let parallel = match db.backend() {
             crate::store::Backend::Postgres => 6,
             crate::store::Backend::Sqlite => 1,
         };
-        let results: Vec<Result<usize, ExchangeError>> = futures::stream::iter(groups)
-            .map(|(_, list)| async move {
-                let mut skipped = 0;
-                for action in list {
-                    match self.execute(game_id, action).await {
-                        Ok(()) => {}
-                        Err(ExchangeError::Store(e)) => return Err(ExchangeError::Store(e)),
-                        Err(other) => {
-                            tracing::debug!(game_id, tick, error = %other, "npc order refused");
-                            skipped += 1;
-                        }
-                    }
-                }
-                Ok(skipped)
-            })
+        let jobs: Vec<_> = groups
+            .into_iter()
+            .map(|(_, list)| self.clone().execute_all(game_id, tick, list))
+            .collect();
+        let results: Vec<Result<usize, ExchangeError>> = futures::stream::iter(jobs)
             .buffer_unordered(parallel)
             .collect()
             .await;
@@ -372,6 +363,27 @@ impl Market {
             v.positions.sort_unstable();
         }
         Ok(views)
+    }
+
+    /// Carries out one book's actions in order; returns how many the exchange refused.
+    async fn execute_all(
+        self,
+        game_id: i64,
+        tick: i64,
+        list: Vec<NpcAction>,
+    ) -> Result<usize, ExchangeError> {
+        let mut skipped = 0;
+        for action in &list {
+            match self.execute(game_id, action).await {
+                Ok(()) => {}
+                Err(ExchangeError::Store(e)) => return Err(ExchangeError::Store(e)),
+                Err(other) => {
+                    tracing::debug!(game_id, tick, error = %other, "npc order refused");
+                    skipped += 1;
+                }
+            }
+        }
+        Ok(skipped)
     }
 
     async fn execute(&self, game_id: i64, action: &NpcAction) -> Result<(), ExchangeError> {

@@ -17,6 +17,9 @@ pub struct MarketConfig {
     pub tick_ms: u64,
     /// Market milliseconds per real millisecond (1 = real time; 24 = a market day per hour).
     pub speed: u64,
+    /// Games `nuggetnet serve` runs the simulator for (standing by while another process
+    /// holds a game's lease).
+    pub run_games: Vec<i64>,
     /// The RNG seed of new games; 0 draws one.
     pub seed: u64,
     /// Where a new game's market clock starts, local time `YYYY-MM-DD HH:MM`; empty = now.
@@ -94,6 +97,7 @@ impl Default for MarketConfig {
         MarketConfig {
             tick_ms: 5000,
             speed: 1,
+            run_games: Vec::new(),
             seed: 0,
             start: String::new(),
             utc_offset_minutes: -300,
