@@ -94,7 +94,7 @@ enum MarketCommand {
         #[arg(long)]
         game: i64,
     },
-    /// Resume a paused or stopped game.
+    /// Resume a paused or stopped game (a stopped game needs `market run` again).
     Resume {
         #[arg(long)]
         game: i64,
