@@ -83,6 +83,19 @@ async fn the_accelerated_clock_crosses_every_session() {
         "CLOSED - opens Tue 04:00 ET"
     );
 
+    // The first earnings reports are scheduled with their surprise already drawn, for tips.
+    let soon = market
+        .upcoming_news(game, now, 10 * 86_400_000)
+        .await
+        .unwrap();
+    assert!(
+        !soon.is_empty() && soon.iter().all(|n| n.source == "earnings"),
+        "{soon:?}"
+    );
+    assert!(soon
+        .windows(2)
+        .all(|w| w[0].published_at <= w[1].published_at));
+
     // Tick through the day; a day order placed in the regular session expires at the close.
     let mut day_order = None;
     let mut quoted = Vec::new();

@@ -266,15 +266,18 @@ impl Market {
                 })
                 .collect::<Vec<_>>();
             open_days.truncate(60);
+            let mut report = 0;
             for (idx, inst) in &listed {
                 for (n, at) in open_days.iter().enumerate() {
                     if (n as i64 + idx) % every == every - 1 {
+                        let jump = sim::earnings_surprise(seed, report, &cfg.npc);
+                        report += 1;
                         sm::schedule_news(
                             self.ex.db(),
                             game.id,
                             Some(inst.id),
                             "",
-                            None,
+                            Some(jump),
                             "earnings",
                             *at,
                         )
@@ -350,6 +353,32 @@ impl Market {
                 jump_bp: r.jump_bp.unwrap_or(0),
                 source: r.source,
                 published_at: r.published_at.unwrap_or(r.due_at),
+            })
+            .collect())
+    }
+
+    /// Scheduled news that will be published within `horizon_ms` of market time after real
+    /// time `now` (earnings with their drawn surprise, sysop injections), soonest first: what
+    /// an insider could be tipped about. The headline of an earnings report is empty until it
+    /// is published; the sign of `jump_bp` tells which way it goes.
+    pub async fn upcoming_news(
+        &self,
+        game_id: i64,
+        now: i64,
+        horizon_ms: i64,
+    ) -> Result<Vec<NewsItem>, MarketError> {
+        let clock = self.clock(game_id).await?;
+        let until = clock.market_at(now).saturating_add(horizon_ms.max(0));
+        let rows = sm::due_news(self.ex.db(), game_id, until).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| NewsItem {
+                id: r.id,
+                instrument_id: r.instrument_id,
+                headline: r.headline,
+                jump_bp: r.jump_bp.unwrap_or(0),
+                source: r.source,
+                published_at: r.due_at,
             })
             .collect())
     }

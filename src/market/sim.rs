@@ -252,6 +252,13 @@ pub fn tick_rng(seed: i64, tick: i64) -> ChaCha8Rng {
     ChaCha8Rng::from_seed(key)
 }
 
+/// The surprise of scheduled earnings report `n` of a game (bp), drawn when it is scheduled
+/// so that tips can be sent before it is published; a stream of its own per report.
+pub fn earnings_surprise(seed: i64, n: i64, params: &SimParams) -> i64 {
+    let mut rng = tick_rng(seed, -1 - n);
+    (params.news_jump_bp as f64 * 0.6 * normal(&mut rng)).round() as i64
+}
+
 /// A standard normal draw (Box-Muller).
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
