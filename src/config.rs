@@ -40,6 +40,8 @@ pub struct Config {
     pub doors: Vec<crate::door::DoorConfig>,
     pub limits: LimitsConfig,
     pub logging: LoggingConfig,
+    /// `[market]`: the simulation's clock, calendar, NPCs and instruments.
+    pub market: crate::market::MarketConfig,
 }
 
 impl Default for Config {
@@ -66,6 +68,7 @@ impl Default for Config {
             doors: vec![crate::door::DoorConfig::builtin_nuggetnet()],
             limits: LimitsConfig::default(),
             logging: LoggingConfig::default(),
+            market: crate::market::MarketConfig::default(),
         }
     }
 }
@@ -399,6 +402,9 @@ impl Config {
             .map_err(|e| invalid(&e.key, e.message))?;
         crate::door::DoorConfig::validate_all(&self.doors)
             .map_err(|e| invalid(&e.key, e.message))?;
+        self.market
+            .validate()
+            .map_err(|(key, message)| invalid(&key, message))?;
         let lim = &self.limits;
         let positive = [
             ("limits.per_ip", lim.per_ip as u64),

@@ -22,6 +22,7 @@ pub mod door;
 pub mod dropfile;
 pub mod exchange;
 pub mod game;
+pub mod market;
 pub mod modem;
 pub mod node;
 pub mod serial;

@@ -74,6 +74,17 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         idle_secs: u64,
     },
+    /// The market simulation: run it, start a game, and the sysop's controls.
+    Market {
+        /// Configuration file (default: ./nuggetnet.toml if present, else built-in defaults).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        /// Who is acting, for the audit log (default: $USER).
+        #[arg(long, global = true)]
+        actor: Option<String>,
+        #[command(subcommand)]
+        command: MarketCommand,
+    },
     /// Places random orders (used by `bench exchange` and the multi-process tests).
     #[command(hide = true)]
     ExchangeWorker(nuggetnet::bench::exchange::WorkerArgs),
@@ -85,6 +96,87 @@ enum DbCommand {
     Migrate {
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MarketCommand {
+    /// Run the simulator for a game until Ctrl-C (or `market stop`); standby while another
+    /// process holds the game's lease.
+    Run {
+        #[arg(long)]
+        game: i64,
+        /// The name this process holds the lease under (default: host and process id).
+        #[arg(long)]
+        holder: Option<String>,
+    },
+    /// Start a new game (season) with the configured instruments and NPCs; prints its id.
+    NewGame {
+        #[arg(long, default_value = "NuggetNet")]
+        name: String,
+    },
+    /// Pause a game: no ticks, the clock stands still, orders are refused.
+    Pause {
+        #[arg(long)]
+        game: i64,
+    },
+    /// Resume a paused or stopped game (a stopped game needs `market run` again).
+    Resume {
+        #[arg(long)]
+        game: i64,
+    },
+    /// Stop a game's simulation; running simulators exit.
+    Stop {
+        #[arg(long)]
+        game: i64,
+    },
+    /// Inject a news event, published at the next tick.
+    News {
+        #[arg(long)]
+        game: i64,
+        #[arg(long)]
+        symbol: String,
+        /// The fair-value move in basis points (e.g. -1500 for a 15% fall).
+        #[arg(long, allow_hyphen_values = true)]
+        jump_bp: i64,
+        /// The headline (default: drawn from the table).
+        #[arg(long, default_value = "")]
+        headline: String,
+    },
+    /// Set volatility, in percent of the configured volatility.
+    Volatility {
+        #[arg(long)]
+        game: i64,
+        #[arg(long)]
+        percent: i64,
+    },
+    /// Set NPC liquidity, in percent of the configured quote size and retail activity.
+    Liquidity {
+        #[arg(long)]
+        game: i64,
+        #[arg(long)]
+        percent: i64,
+    },
+    /// Show a game's simulation status and world clock.
+    Status {
+        #[arg(long)]
+        game: i64,
+    },
+    /// Show the sysop audit log, newest first.
+    Log {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Time ticks of a game with many instruments and player accounts.
+    Bench {
+        #[arg(long, default_value_t = 50)]
+        instruments: usize,
+        #[arg(long, default_value_t = 10_000)]
+        players: usize,
+        #[arg(long, default_value_t = 1_000)]
+        player_orders: usize,
+        #[arg(long, default_value_t = 50)]
+        ticks: usize,
     },
 }
 
@@ -205,6 +297,130 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let end = nuggetnet::game::run(&opts, &info, io).await?;
             tracing::info!(?end, "door call ended");
+        }
+        Command::Market {
+            config,
+            actor,
+            command,
+        } => market(config, actor, command).await?,
+    }
+    Ok(())
+}
+
+/// The `market` subcommands: each is one library call on [`nuggetnet::market::Market`].
+async fn market(
+    config: Option<PathBuf>,
+    actor: Option<String>,
+    command: MarketCommand,
+) -> anyhow::Result<()> {
+    use nuggetnet::market::Market;
+    let (mut config, _) = Config::load(config.as_deref())?;
+    init_tracing(&config.logging.filter);
+    if let MarketCommand::Bench { .. } = command {
+        // A Monday in the regular session, in real time, whatever the config says.
+        config.market.start = "2026-11-23 10:00".into();
+        config.market.speed = 1;
+    }
+    let ex = nuggetnet::exchange::Exchange::connect(&config.database.url, 8)
+        .await
+        .with_context(|| format!("database {}", config.database.url))?;
+    let market = Market::new(ex, config.market.clone())?;
+    let actor = actor
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "sysop".into());
+    let now = nuggetnet::store::now_ms();
+    let done = |changed: bool, what: &str| {
+        if changed {
+            println!("{what}");
+        } else {
+            println!("{what} (no change)");
+        }
+    };
+    match command {
+        MarketCommand::Run { game, holder } => {
+            let holder = holder.unwrap_or_else(|| {
+                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+                format!("{host}:{}", std::process::id())
+            });
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                }
+                stop.cancel();
+            });
+            market.run(game, &holder, shutdown).await?;
+        }
+        MarketCommand::NewGame { name } => {
+            let id = market.new_game(&name, &actor, now).await?;
+            println!("game {id} started: {}", market.status(id, now).await?);
+        }
+        MarketCommand::Pause { game } => done(market.pause(game, &actor).await?, "paused"),
+        MarketCommand::Resume { game } => done(market.resume(game, &actor).await?, "resumed"),
+        MarketCommand::Stop { game } => done(market.stop(game, &actor).await?, "stopped"),
+        MarketCommand::News {
+            game,
+            symbol,
+            jump_bp,
+            headline,
+        } => {
+            let id = market
+                .inject_news(game, &symbol, &headline, jump_bp, &actor)
+                .await?;
+            println!("news {id} scheduled for the next tick");
+        }
+        MarketCommand::Volatility { game, percent } => done(
+            market.set_volatility(game, percent, &actor).await?,
+            &format!("volatility {percent}%"),
+        ),
+        MarketCommand::Liquidity { game, percent } => done(
+            market.set_liquidity(game, percent, &actor).await?,
+            &format!("liquidity {percent}%"),
+        ),
+        MarketCommand::Status { game } => println!("{}", market.status(game, now).await?),
+        MarketCommand::Log { limit } => {
+            for row in market.audit_log(limit).await? {
+                let game = row
+                    .game_id
+                    .map_or_else(|| "-".to_string(), |g| g.to_string());
+                println!(
+                    "{} game {game} {} {} {}",
+                    row.created_at, row.actor, row.action, row.detail
+                );
+            }
+        }
+        MarketCommand::Bench {
+            instruments,
+            players,
+            player_orders,
+            ticks,
+        } => {
+            let spec = nuggetnet::market::bench::TickBench {
+                instruments,
+                players,
+                player_orders,
+                ticks,
+            };
+            let report = nuggetnet::market::bench::run(&market, &spec).await?;
+            println!(
+                "{} instruments, {} players, {} resting player orders on {}: set-up {:.1} s; \
+                 tick p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms over {} ticks \
+                 ({:.1} NPC order actions a tick)",
+                instruments,
+                players,
+                player_orders,
+                config.database.url.split(':').next().unwrap_or("?"),
+                report.setup_secs,
+                report.quantile(0.5),
+                report.quantile(0.9),
+                report.quantile(1.0),
+                report.tick_ms.len(),
+                report.actions as f64 / report.tick_ms.len().max(1) as f64
+            );
         }
     }
     Ok(())

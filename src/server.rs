@@ -126,6 +126,15 @@ impl Server {
             });
         }
 
+        // The market simulation of the games `[market] run_games` lists (a lease in the database
+        // lets one process at a time tick each game).
+        crate::market::spawn_simulators(
+            &ctx.config.market,
+            &ctx.config.database.url,
+            &tracker,
+            &shutdown,
+        );
+
         // Serial lines hand their callers to the same intake.
         let lines = LineRegistry::new();
         if !ctx.config.serial.is_empty() {

@@ -12,6 +12,7 @@
 pub mod calls;
 pub mod exchange;
 pub mod players;
+pub mod market;
 pub mod users;
 
 #[doc(hidden)]
