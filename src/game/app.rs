@@ -164,6 +164,30 @@ impl App {
         })
     }
 
+    /// Why the market's calendar refuses an order now, if it does. The door runs on the
+    /// default calendar (the BBS passes only its database); a failure to read the calendar is
+    /// logged and the exchange decides alone.
+    async fn session_refusal(&self, order_type: &OrderType) -> Option<String> {
+        let market = match crate::market::Market::new(self.ex.clone(), Default::default()) {
+            Ok(market) => market,
+            Err(e) => {
+                tracing::warn!(error = %e, "market calendar unavailable");
+                return None;
+            }
+        };
+        match market
+            .check_session(self.game.id, crate::store::now_ms(), order_type)
+            .await
+        {
+            Ok(Ok(_)) | Err(crate::market::MarketError::NoSimulation(_)) => None,
+            Ok(Err(closed)) => Some(closed.message),
+            Err(e) => {
+                tracing::warn!(error = %e, "market session check failed");
+                None
+            }
+        }
+    }
+
     async fn board_rows(&self) -> Result<Vec<BoardRow>, Fail> {
         Ok(boardq::board(self.ex.db(), self.game.id, day_start()).await?)
     }
@@ -380,6 +404,16 @@ impl App {
             qty,
             stp: None,
         };
+        // Market hours: a season run by the simulation refuses what its session does not
+        // allow, with the next opening time; a game without a simulation has no hours.
+        if let Some(refusal) = self.session_refusal(&req.order_type).await {
+            let status = self.status().await?;
+            let lines = vec![(format!("Not sent: {refusal}."), Style::Error)];
+            self.term
+                .show(&screens::order_result(&status, &lines, &caps))
+                .await?;
+            return Ok(cancelled());
+        }
         // One transaction: done completely or not at all. It is awaited to the end even if
         // the caller hangs up meanwhile; the next wait notices the hang-up.
         let lines = match self.ex.place(self.game.id, self.player.id, &req).await {

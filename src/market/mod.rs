@@ -126,6 +126,26 @@ impl Market {
         Ok(game_id)
     }
 
+    /// The current season: the newest open game that has a simulation, or a new one named
+    /// "Season N: Greed Is Good" when there is none. Audit-logged when it starts one.
+    pub async fn current_or_new_game(&self, actor: &str, now: i64) -> Result<i64, MarketError> {
+        let games = self.ex.games().await?;
+        let sims = sm::sims(self.ex.db()).await?;
+        let current = games
+            .iter()
+            .filter(|g| g.open)
+            .filter(|g| sims.iter().any(|s| s.game_id == g.id && !s.stopped))
+            .map(|g| g.id)
+            .max();
+        match current {
+            Some(game) => Ok(game),
+            None => {
+                let name = format!("Season {}: Greed Is Good", games.len() + 1);
+                self.new_game(&name, actor, now).await
+            }
+        }
+    }
+
     /// Creates a game with the given instruments (the benchmark lists its own).
     pub async fn create_game(
         &self,
@@ -599,7 +619,12 @@ pub fn spawn_simulators(
     shutdown: &tokio_util::sync::CancellationToken,
 ) {
     let holder = format!("serve:{}", std::process::id());
-    for &game in &config.run_games {
+    let mut games: Vec<Option<i64>> = config.run_games.iter().copied().map(Some).collect();
+    if config.run_current {
+        // `None` stands for the current season, found (or started) once the database is open.
+        games.push(None);
+    }
+    for game in games {
         let (config, url, holder) = (config.clone(), database_url.to_string(), holder.clone());
         let token = shutdown.child_token();
         tracker.spawn_blocking(move || {
@@ -615,10 +640,19 @@ pub fn spawn_simulators(
             };
             let result = runtime.block_on(async move {
                 let market = Market::new(Exchange::connect(&url, 8).await?, config)?;
+                let game = match game {
+                    Some(game) => game,
+                    None => {
+                        market
+                            .current_or_new_game(&holder, crate::store::now_ms())
+                            .await?
+                    }
+                };
+                tracing::info!(game, "market simulator started");
                 market.run(game, &holder, token).await
             });
             if let Err(e) = result {
-                tracing::error!(game, error = %e, "market simulator ended");
+                tracing::error!(?game, error = %e, "market simulator ended");
             }
         });
     }

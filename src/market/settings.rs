@@ -20,6 +20,10 @@ pub struct MarketConfig {
     /// Games `nuggetnet serve` runs the simulator for (standing by while another process
     /// holds a game's lease).
     pub run_games: Vec<i64>,
+    /// Whether `nuggetnet serve` also runs the current season: the newest open game with a
+    /// simulation, which it starts ("Season N: Greed Is Good") when there is none, so a new
+    /// board has a live market from its first call.
+    pub run_current: bool,
     /// The RNG seed of new games; 0 draws one.
     pub seed: u64,
     /// Where a new game's market clock starts, local time `YYYY-MM-DD HH:MM`; empty = now.
@@ -98,6 +102,7 @@ impl Default for MarketConfig {
             tick_ms: 5000,
             speed: 1,
             run_games: Vec::new(),
+            run_current: true,
             seed: 0,
             start: String::new(),
             utc_offset_minutes: -300,

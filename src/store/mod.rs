@@ -11,8 +11,8 @@
 
 pub mod calls;
 pub mod exchange;
-pub mod players;
 pub mod market;
+pub mod players;
 pub mod users;
 
 #[doc(hidden)]

@@ -49,6 +49,8 @@ pub fn test_config(dir: &std::path::Path, nodes: u32) -> Config {
     config.limits.probe_timeout_ms = 300;
     config.limits.login_failure_delay_secs = 0;
     config.limits.shutdown_grace_secs = 5;
+    // Tests seed the markets they need; no simulator runs unless a test starts one.
+    config.market.run_current = false;
     config
 }
 
