@@ -161,7 +161,29 @@ impl App {
             net_worth: p.net_worth,
             open: game.open,
             minutes_left: self.term.minutes_left(),
+            session: self.session_clock().await,
         })
+    }
+
+    /// The session word and world clock of a season the market simulation runs; `None` for a
+    /// game without a simulation (or when the calendar cannot be read, which is logged).
+    async fn session_clock(&self) -> Option<(String, String)> {
+        let market = crate::market::Market::new(self.ex.clone(), Default::default()).ok()?;
+        let clock = match market.clock(self.game.id).await {
+            Ok(clock) => clock,
+            Err(crate::market::MarketError::NoSimulation(_)) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "market clock unavailable");
+                return None;
+            }
+        };
+        let now = crate::store::now_ms();
+        if clock.paused_at.is_some() {
+            return Some(("HALTED".into(), "HALTED by the sysop".into()));
+        }
+        let at = clock.market_at(now);
+        let word = market.calendar().session_at(at).label().to_string();
+        Some((word, market.calendar().clock_text(at)))
     }
 
     /// Why the market's calendar refuses an order now, if it does. The door runs on the
@@ -791,6 +813,7 @@ mod tests {
             net_worth: 1_000_000,
             open: true,
             minutes_left: 30,
+            session: None,
         };
         let pages: Vec<&str> = HELP.split("\n---\n").collect();
         assert_eq!(pages.len(), 3);

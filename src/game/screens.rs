@@ -23,7 +23,7 @@ pub fn narrow(caps: &Caps) -> bool {
 }
 
 /// What the status line shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub cash: i64,
     pub net_worth: i64,
@@ -31,6 +31,10 @@ pub struct Status {
     pub open: bool,
     /// Minutes left in this call.
     pub minutes_left: u32,
+    /// The market's session word ("OPEN", "PRE-MARKET", "AFTER HOURS", "CLOSED", "HALTED")
+    /// and world clock ("CLOSED - opens Mon 04:00 ET") when the season runs on the market
+    /// simulation's calendar.
+    pub session: Option<(String, String)>,
 }
 
 impl Status {
@@ -38,7 +42,11 @@ impl Status {
     pub fn text(&self, caps: &Caps) -> String {
         let width = line_width(caps);
         let n = narrow(caps);
-        let state = if self.open { "OPEN" } else { "CLOSED" };
+        let state = match (&self.session, self.open) {
+            (_, false) => "CLOSED",
+            (Some((word, _)), true) => word.as_str(),
+            (None, true) => "OPEN",
+        };
         let mut s = if n {
             format!(
                 "{state} Cash {} Worth {}",
@@ -46,8 +54,12 @@ impl Status {
                 format::money(self.net_worth, true)
             )
         } else {
+            let market = match (&self.session, self.open) {
+                (Some((_, clock)), true) => clock.clone(),
+                _ => format!("Market {state}"),
+            };
             format!(
-                "Market {state}  Cash {}  Net worth {}",
+                "{market}  Cash {}  Net worth {}",
                 format::money(self.cash, false),
                 format::money(self.net_worth, false)
             )
@@ -793,6 +805,7 @@ mod tests {
             net_worth: 1_234_567,
             open: true,
             minutes_left: 42,
+            session: None,
         }
     }
 
@@ -832,6 +845,23 @@ mod tests {
             wide.contains("Net worth $12,345.67") && wide.contains("42 min"),
             "{wide}"
         );
+    }
+
+    #[test]
+    fn status_line_shows_the_market_session_and_clock() {
+        let mut st = status();
+        st.session = Some(("AFTER HOURS".into(), "AFTER HOURS - closes 20:00 ET".into()));
+        let narrow = st.text(&Caps::for_charset(Charset::Atascii));
+        assert!(narrow.starts_with("AFTER HOURS Cash"), "{narrow}");
+        let wide = st.text(&Caps::for_charset(Charset::Ansi));
+        assert!(
+            wide.starts_with("AFTER HOURS - closes 20:00 ET  Cash"),
+            "{wide}"
+        );
+        st.open = false;
+        assert!(st
+            .text(&Caps::for_charset(Charset::Ansi))
+            .contains("Market CLOSED"));
     }
 
     #[test]
