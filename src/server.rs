@@ -27,18 +27,15 @@ use crate::transport::{Incoming, TelnetMode, TransportKind};
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot open the database {url}: {error}")]
+    Database { url: String, error: StoreError },
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot create folder {path}: {source}")]
-    Folder {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot create folder {path}: {error}")]
+    Folder { path: String, error: std::io::Error },
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
 }
@@ -55,16 +52,21 @@ pub struct Server {
 impl Server {
     /// Opens the database (migrating it), binds every listener and starts accepting callers.
     pub async fn start(config: Config) -> Result<Server, ServeError> {
-        let db = Db::open(&config.database.url, config.database.max_connections).await?;
+        let db = Db::open(&config.database.url, config.database.max_connections)
+            .await
+            .map_err(|error| ServeError::Database {
+                url: crate::store::redact_url(&config.database.url),
+                error,
+            })?;
         Server::start_with_db(config, db).await
     }
 
     /// Like [`Server::start`] with a database that is already open and migrated.
     pub async fn start_with_db(config: Config, db: Db) -> Result<Server, ServeError> {
         let nodes_dir = &config.bbs.nodes_dir;
-        std::fs::create_dir_all(nodes_dir).map_err(|source| ServeError::Folder {
+        std::fs::create_dir_all(nodes_dir).map_err(|error| ServeError::Folder {
             path: nodes_dir.display().to_string(),
-            source,
+            error,
         })?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -87,13 +89,13 @@ impl Server {
         for listener_config in &ctx.config.listeners {
             let listener = TcpListener::bind(listener_config.bind)
                 .await
-                .map_err(|source| ServeError::Bind {
+                .map_err(|error| ServeError::Bind {
                     addr: listener_config.bind,
-                    source,
+                    error,
                 })?;
-            let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            let addr = listener.local_addr().map_err(|error| ServeError::Bind {
                 addr: listener_config.bind,
-                source,
+                error,
             })?;
             tracing::info!(kind = listener_config.kind.as_str(), %addr, "listening");
             listeners.push((listener_config.kind, addr));

@@ -52,23 +52,35 @@ impl Backend {
 }
 
 /// Errors from the storage layer.
+///
+/// The database variants carry the driver's error in their message rather than as a `source`,
+/// so an error chain printed with its causes says each thing once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The URL names no database we support.
     #[error("unsupported database URL {0:?}: expected sqlite:PATH or postgres://...")]
     BadUrl(String),
     /// The SQLite file's folder could not be created.
-    #[error("cannot create database folder {path}: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot create database folder {path}: {error}")]
+    CreateDir { path: String, error: std::io::Error },
     /// A migration failed.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// A query failed. Callers show players only "internal error" for this.
     #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Sqlx(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
+    }
 }
 
 /// A handle to the database; clones share one pool.
@@ -92,7 +104,7 @@ impl Db {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let mut pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -157,9 +169,9 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     if path != ":memory:" && !path.is_empty() {
         if let Some(parent) = std::path::Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                std::fs::create_dir_all(parent).map_err(|error| StoreError::CreateDir {
                     path: parent.display().to_string(),
-                    source,
+                    error,
                 })?;
             }
         }
@@ -189,6 +201,26 @@ pub fn absolute_url(url: &str) -> String {
     match std::env::current_dir() {
         Ok(dir) => format!("sqlite://{}{query}", dir.join(path).display()),
         Err(_) => url.to_string(),
+    }
+}
+
+/// A database URL fit for logs and error messages: any password is replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let host_start = rest.find('@');
+    let path_start = rest.find('/').unwrap_or(rest.len());
+    match host_start {
+        Some(at) if at < path_start => {
+            let userinfo = &rest[..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end], &rest[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -222,6 +254,16 @@ mod tests {
         );
         assert_eq!(absolute_url("sqlite:///srv/x.db"), "sqlite:///srv/x.db");
         assert_eq!(absolute_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://bbs:hunter2@db:5432/nug"),
+            "postgres://bbs:***@db:5432/nug"
+        );
+        assert_eq!(redact_url("postgres://bbs@db/nug"), "postgres://bbs@db/nug");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 
     #[test]
