@@ -11,6 +11,7 @@
 
 pub mod calls;
 pub mod exchange;
+pub mod jobs;
 pub mod market;
 pub mod players;
 pub mod users;
