@@ -30,6 +30,9 @@ pub enum JobError {
     /// A payload could not be turned into JSON or read back.
     #[error("bad job payload: {0}")]
     Payload(#[from] serde_json::Error),
+    /// A job expected to be new had a dedupe key that was already used.
+    #[error("a job with this key already exists")]
+    Duplicate,
     /// A storage failure.
     #[error("internal error")]
     Store(#[from] StoreError),

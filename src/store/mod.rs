@@ -11,6 +11,7 @@
 
 pub mod calls;
 pub mod exchange;
+pub mod inbox;
 pub mod jobs;
 pub mod market;
 pub mod players;
