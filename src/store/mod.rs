@@ -15,6 +15,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod market;
 pub mod players;
+pub mod seasons;
 pub mod users;
 
 #[doc(hidden)]
