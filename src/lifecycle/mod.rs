@@ -15,11 +15,17 @@
 pub mod mark;
 pub mod schedule;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::SeasonSettings;
 
 use crate::exchange::{Exchange, ExchangeError, Game, GameRules};
 use crate::inbox::{self, InboxError, MailKind};
-use crate::jobs::{self, Enqueue, Handlers, JobError};
+use crate::jobs::{self, Enqueue, Handlers, JobError, RunnerConfig};
 use crate::store::seasons as ss;
 use crate::store::{Db, StoreError};
 
@@ -73,6 +79,51 @@ impl Default for SeasonConfig {
             mark: MarkConfig::default(),
         }
     }
+}
+
+impl SeasonConfig {
+    /// The lifecycle settings of a `[season]` table.
+    pub fn from_settings(s: &SeasonSettings) -> SeasonConfig {
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        SeasonConfig {
+            reminder_offsets_ms: s
+                .reminder_hours
+                .iter()
+                .map(|h| clamp(*h).saturating_mul(3_600_000))
+                .collect(),
+            mark: MarkConfig {
+                recent_trades: clamp(s.mark_recent_trades),
+                recent_ticks: clamp(s.mark_recent_ticks),
+                fair_band_bp: clamp(s.mark_fair_band_bp),
+            },
+        }
+    }
+}
+
+/// Starts this process's job runner (mail delivery, reminders, season ends) on `tracker` when
+/// `[season] run_jobs` is set; it stops when `shutdown` is cancelled.
+pub fn spawn_runner(
+    db: &Db,
+    settings: &SeasonSettings,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    if !settings.run_jobs {
+        return;
+    }
+    let ex = Exchange::new(db.clone());
+    let handlers = all_handlers(&ex, &SeasonConfig::from_settings(settings));
+    let config = RunnerConfig {
+        lease_ms: i64::try_from(settings.job_lease_secs.saturating_mul(1_000)).unwrap_or(i64::MAX),
+        poll: Duration::from_millis(settings.job_poll_ms),
+        ..RunnerConfig::default()
+    };
+    tracker.spawn(jobs::run(
+        db.clone(),
+        handlers,
+        config,
+        shutdown.child_token(),
+    ));
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -278,4 +329,17 @@ pub fn all_handlers(ex: &Exchange, config: &SeasonConfig) -> Handlers {
     let mut h = inbox::handlers(ex.db());
     h.extend(handlers(ex, config));
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_settings_are_the_default_lifecycle() {
+        assert_eq!(
+            SeasonConfig::from_settings(&SeasonSettings::default()),
+            SeasonConfig::default()
+        );
+    }
 }
