@@ -222,6 +222,7 @@ mod tests {
             net_worth: 1_000_000,
             open: true,
             minutes_left: 30,
+            unread: 0,
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Status {
     pub open: bool,
     /// Minutes left in this call.
     pub minutes_left: u32,
+    /// Unread messages in the player's inbox.
+    pub unread: i64,
 }
 
 impl Status {
@@ -52,6 +54,14 @@ impl Status {
                 format::money(self.net_worth, false)
             )
         };
+        let mail = match (self.unread, n) {
+            (0, _) => String::new(),
+            (u, true) => format!(" Mail {u}"),
+            (u, false) => format!("  Mail {u} new"),
+        };
+        if s.chars().count() + mail.chars().count() <= width {
+            s.push_str(&mail);
+        }
         let time = if n {
             format!(" {}m", self.minutes_left)
         } else {
@@ -252,7 +262,7 @@ pub const BOARD_PROMPT: &str = "Command: ";
 
 /// The command summary under the board.
 pub const BOARD_KEYS: &str = "B Buy  S Sell  H sHort  C Cover  Q Quote  O Orders  \
-     P Portfolio  T Tape  L Leaders  ? Help  G Goodbye";
+     P Portfolio  T Tape  L Leaders  I Inbox  ? Help  G Goodbye";
 
 /// The market board: status, every instrument, the command keys, and an optional notice.
 pub fn board(
@@ -793,6 +803,7 @@ mod tests {
             net_worth: 1_234_567,
             open: true,
             minutes_left: 42,
+            unread: 0,
         }
     }
 
