@@ -987,7 +987,7 @@ mod tests {
             unread: 0,
         };
         let pages: Vec<&str> = HELP.split("\n---\n").collect();
-        assert_eq!(pages.len(), 4);
+        assert_eq!(pages.len(), 3);
         for caps in [
             crate::terminal::Caps::for_charset(crate::terminal::Charset::Atascii),
             crate::terminal::Caps::for_charset(crate::terminal::Charset::Ansi),
