@@ -134,8 +134,6 @@ impl Caller {
     }
 }
 
-/// Buys 100 JUNK at a 12.50 limit, sells them at market, and leaves.
-
 fn spawn_stdio(dropfile: &Path, config: &Path) -> Child {
     Command::new(EXE)
         .args(["door", "--dropfile"])
