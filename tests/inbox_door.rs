@@ -218,6 +218,7 @@ async fn read_answer_and_delete(atari: bool) {
     let mut c = Caller::new(Box::new(stdin), Box::new(stdout), atari);
     tokio::task::block_in_place(|| {
         c.expect("Press RETURN");
+        c.expect("You have 2 new messages.");
         let enter = c.enter;
         c.keys(enter);
         c.expect("Command:");

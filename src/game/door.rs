@@ -223,6 +223,7 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
         new_player,
         game.rules.starting_cash,
     );
+    let welcome = screens::welcome_news(welcome, &login_news(&ex, game.id, player.id).await);
     let end = match async {
         term.show(&welcome).await?;
         term.hotkey("Press RETURN to enter the exchange").await?;
@@ -266,6 +267,25 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
     let _ = tokio::time::timeout(Duration::from_millis(500), jobs.wait()).await;
     ex.db().close().await;
     Ok(end.into())
+}
+
+/// What the caller is told at login beside the welcome: when the season ends and how much
+/// mail waits. A failure to read either is logged and leaves the line out.
+async fn login_news(ex: &Exchange, game_id: i64, player_id: i64) -> screens::LoginNews {
+    let now = crate::store::now_ms();
+    let season = crate::lifecycle::season(ex.db(), game_id)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "season dates unavailable"))
+        .ok()
+        .flatten();
+    let unread = crate::inbox::unread_count(ex.db(), player_id)
+        .await
+        .inspect_err(|e| tracing::warn!(error = ?e, "unread count unavailable"))
+        .unwrap_or(0);
+    screens::LoginNews {
+        ends_in: season.map(|s| s.ends_at.saturating_sub(now)),
+        unread,
+    }
 }
 
 /// Standard input and output as one unbuffered stream. Both are duplicates of fd 0 and 1 used

@@ -184,6 +184,27 @@ mod tests {
     }
 
     #[test]
+    fn login_news_tells_the_end_and_the_mail() {
+        use crate::game::screens::{welcome, welcome_news, LoginNews};
+        let news = LoginNews {
+            ends_in: Some(3 * 86_400_000 + 5),
+            unread: 2,
+        };
+        check(
+            |c| welcome_news(welcome("Bud", "Season 2", false, 0), &news).render(c),
+            &["This season ends in 3 days.", "You have 2 new messages."],
+        );
+        let over = LoginNews {
+            ends_in: Some(-1),
+            unread: 0,
+        };
+        check(
+            |c| welcome_news(welcome("Bud", "S", false, 0), &over).render(c),
+            &["This season is over"],
+        );
+    }
+
+    #[test]
     fn dates_are_month_day_and_utc_time() {
         assert_eq!(when(1_700_000_000_000), "11/14 22:13");
         assert_eq!(civil_from_days(0), (1970, 1, 1));

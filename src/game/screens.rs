@@ -771,6 +771,50 @@ pub fn help(status: &Status, text: &str, page_no: usize, pages: usize, caps: &Ca
     .blank()
 }
 
+/// What the welcome adds about the season's end and waiting mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginNews {
+    /// Time until the season ends (ms), when it has a fixed end.
+    pub ends_in: Option<i64>,
+    /// Unread messages.
+    pub unread: i64,
+}
+
+/// The welcome with the season's end and the unread count added.
+pub fn welcome_news(s: Screen, news: &LoginNews) -> Screen {
+    let mut s = s;
+    match news.ends_in {
+        Some(ms) if ms > 0 => {
+            s = s.paragraph_styled(
+                &format!(
+                    "This season ends in {}. Then trading freezes and the final board is taken.",
+                    crate::lifecycle::schedule::human_span(ms)
+                ),
+                Style::Warning,
+            );
+        }
+        Some(_) => {
+            s = s.paragraph_styled(
+                "This season is over; the final board stands.",
+                Style::Warning,
+            );
+        }
+        None => {}
+    }
+    if news.unread > 0 {
+        let noun = if news.unread == 1 {
+            "message"
+        } else {
+            "messages"
+        };
+        s = s.paragraph_styled(
+            &format!("You have {} new {noun}. Press I on the board.", news.unread),
+            Style::Emphasis,
+        );
+    }
+    s.blank()
+}
+
 /// The first screen of a call: the welcome, and a key to go on.
 pub fn welcome(handle: &str, game_name: &str, new_player: bool, starting_cash: i64) -> Screen {
     let mut s = Screen::new()
