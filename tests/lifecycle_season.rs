@@ -269,3 +269,34 @@ async fn bad_dates_and_double_scheduling_are_refused() {
         lifecycle::LifecycleError::AlreadyScheduled(_)
     ));
 }
+
+#[tokio::test]
+async fn a_simulated_games_market_stops_and_npcs_stay_off_the_board() {
+    let t = fresh_db().await;
+    let ex = Exchange::new(t.db.clone());
+    let market = nuggetnet::market::Market::new(ex.clone(), Default::default()).unwrap();
+    let game = market.new_game("Sim season", "test", T0).await.unwrap();
+    let config = SeasonConfig::default();
+    lifecycle::schedule(ex.db(), game, T0, T0 + HOUR, &config, T0)
+        .await
+        .unwrap();
+    let gordon = players::find_or_create(ex.db(), "Sync", "Gordon")
+        .await
+        .unwrap();
+    ex.open_account(game, gordon.id).await.unwrap();
+    let h = lifecycle::all_handlers(&ex, &config);
+    drain(&ex, &h, T0 + HOUR).await;
+    let sim = nuggetnet::store::market::sim(ex.db(), game)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sim.stopped);
+    assert!(!ex.game(game).await.unwrap().open);
+    let results = lifecycle::results(ex.db(), game).await.unwrap();
+    assert_eq!(
+        results.len(),
+        1,
+        "only real players are ranked: {results:?}"
+    );
+    assert_eq!(results[0].player_id, gordon.id);
+}

@@ -8,7 +8,8 @@
 //! results stay readable through [`results`].
 //!
 //! It must not know SQL (`store::seasons`), touch money other than through `Exchange` (it only
-//! calls `end_game`), or read the clock: every call takes `now`. The pure parts are
+//! calls `end_game`; a simulated game's market is stopped first, written to the sysop's audit
+//! log like any stop), or read the clock: every call takes `now`. The pure parts are
 //! [`schedule`] (when reminders go out, what they say) and [`mark`] (the price holdings are
 //! marked at, which resists the 1-ISK self-trade exploit).
 
@@ -247,6 +248,21 @@ pub async fn end(
 ) -> Result<Vec<ResultRow>, LifecycleError> {
     let db = ex.db();
     let game = ex.game(game_id).await?;
+    // A simulated game's market stops first, so no tick tries to trade in a frozen game.
+    if let Some(sim) = crate::store::market::sim(db, game_id).await? {
+        if !sim.stopped {
+            crate::store::market::control(
+                db,
+                Some(game_id),
+                crate::store::market::ControlChange::Stop,
+                "season",
+                "stop",
+                "the season ended",
+                now,
+            )
+            .await?;
+        }
+    }
     if game.open {
         ex.end_game(game_id).await?;
     }
