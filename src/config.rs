@@ -42,6 +42,43 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// `[market]`: the simulation's clock, calendar, NPCs and instruments.
     pub market: crate::market::MarketConfig,
+    /// `[season]`: reminders before a season ends, the final mark, the job runner.
+    pub season: SeasonSettings,
+}
+
+/// `[season]`: when reminders go out before a season ends, how the final leaderboard marks
+/// holdings, and the job runner that carries out mail delivery, reminders and season ends.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeasonSettings {
+    /// Hours before a season's end at which every player is reminded.
+    pub reminder_hours: Vec<u64>,
+    /// How many of the latest trades the final mark's median is taken over.
+    pub mark_recent_trades: u64,
+    /// How many of the latest tick bars the final mark's volume-weighted close covers.
+    pub mark_recent_ticks: u64,
+    /// How far (basis points) from the simulation's fair value a final mark may be.
+    pub mark_fair_band_bp: u64,
+    /// Whether `nuggetnet serve` runs the job runner (any number of processes may).
+    pub run_jobs: bool,
+    /// How often an idle job runner looks for due jobs, in ms.
+    pub job_poll_ms: u64,
+    /// How long a claimed job is held before another process may take it over, in seconds.
+    pub job_lease_secs: u64,
+}
+
+impl Default for SeasonSettings {
+    fn default() -> Self {
+        SeasonSettings {
+            reminder_hours: vec![168, 24, 1],
+            mark_recent_trades: 21,
+            mark_recent_ticks: 60,
+            mark_fair_band_bp: 500,
+            run_jobs: true,
+            job_poll_ms: 1_000,
+            job_lease_secs: 60,
+        }
+    }
 }
 
 impl Default for Config {
@@ -69,6 +106,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             logging: LoggingConfig::default(),
             market: crate::market::MarketConfig::default(),
+            season: SeasonSettings::default(),
         }
     }
 }
@@ -405,6 +443,24 @@ impl Config {
         self.market
             .validate()
             .map_err(|(key, message)| invalid(&key, message))?;
+        let season = &self.season;
+        if let Some(i) = season.reminder_hours.iter().position(|h| *h == 0) {
+            return Err(invalid(
+                &format!("season.reminder_hours[{i}]"),
+                "expected a number of hours greater than 0".into(),
+            ));
+        }
+        let positive = [
+            ("season.mark_recent_trades", season.mark_recent_trades),
+            ("season.mark_recent_ticks", season.mark_recent_ticks),
+            ("season.job_poll_ms", season.job_poll_ms),
+            ("season.job_lease_secs", season.job_lease_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "expected a number greater than 0".into()));
+            }
+        }
         let lim = &self.limits;
         let positive = [
             ("limits.per_ip", lim.per_ip as u64),

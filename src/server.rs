@@ -137,6 +137,9 @@ impl Server {
             &shutdown,
         );
 
+        // Deferred work (mail delivery, season reminders and ends) from the job table.
+        crate::lifecycle::spawn_runner(&ctx.db, &ctx.config.season, &tracker, &shutdown);
+
         // Serial lines hand their callers to the same intake.
         let lines = LineRegistry::new();
         if !ctx.config.serial.is_empty() {

@@ -23,8 +23,10 @@ use crate::terminal::screen::Screen;
 
 use super::format;
 use super::live::LiveBoard;
+use super::mail;
 use super::screens::{self, Status};
 use super::term::{GameTerm, Stop, Wake};
+use crate::inbox;
 
 /// The help text; pages are separated by lines of `---`.
 const HELP: &str = include_str!("text/help.txt");
@@ -133,6 +135,7 @@ impl App {
                     'P' => self.portfolio().await,
                     'T' => self.tape().await,
                     'L' => self.leaders().await,
+                    'I' => self.inbox().await,
                     '?' => self.help().await,
                     'G' => return Ok(()),
                     'R' | 'M' => Ok(None),
@@ -162,6 +165,7 @@ impl App {
             open: game.open,
             minutes_left: self.term.minutes_left(),
             session: self.session_clock().await,
+            unread: crate::store::inbox::unread_count(self.ex.db(), self.player.id).await?,
         })
     }
 
@@ -684,6 +688,187 @@ impl App {
         Ok(None)
     }
 
+    /// The inbox: the list, reading, writing, answering and deleting.
+    async fn inbox(&mut self) -> Result<Notice, Fail> {
+        let mut notice: Notice = None;
+        loop {
+            let caps = self.term.caps();
+            let status = self.status().await?;
+            let messages = match inbox::list(self.ex.db(), self.player.id).await {
+                Ok(m) => m,
+                Err(e) => return Ok(Some((mail_trouble(&e), Style::Error))),
+            };
+            let screen = mail::list(
+                &status,
+                &messages,
+                notice.take().as_ref().map(|(t, s)| (t.as_str(), *s)),
+                &caps,
+            );
+            self.term.show(&screen).await?;
+            let key = self.term.hotkey(mail::list_prompt(&caps)).await?;
+            let Key::Char(c) = key else {
+                if key == Key::Escape {
+                    return Ok(None);
+                }
+                continue;
+            };
+            notice = match c.to_ascii_uppercase() {
+                'R' | 'D' => {
+                    self.term.say("", Style::Normal).await?;
+                    let Some(m) = self.pick_message(&messages).await? else {
+                        continue;
+                    };
+                    if c.eq_ignore_ascii_case(&'r') {
+                        self.read_message(m.id).await?
+                    } else {
+                        self.delete_message(m.id).await?
+                    }
+                }
+                'W' => {
+                    self.term.say("", Style::Normal).await?;
+                    self.compose(None).await?
+                }
+                'Q' => return Ok(None),
+                _ => Some(("That key does nothing here.".into(), Style::Error)),
+            };
+        }
+    }
+
+    /// Asks which message (by its number on the list).
+    async fn pick_message<'m>(
+        &mut self,
+        messages: &'m [inbox::Message],
+    ) -> Result<Option<&'m inbox::Message>, Fail> {
+        if messages.is_empty() {
+            self.term.say("No messages.", Style::Warning).await?;
+            return Ok(None);
+        }
+        let prompt = format!("Which # (1-{})?", messages.len());
+        let options = LineOptions::new(4).filter(Filter::Digits);
+        let Some(text) = self.term.line(&prompt, options).await? else {
+            return Ok(None);
+        };
+        let pick = text.trim().parse::<usize>().unwrap_or(0);
+        Ok(pick.checked_sub(1).and_then(|i| messages.get(i)))
+    }
+
+    /// Shows one message (marking it read) and offers an answer or deletion.
+    async fn read_message(&mut self, id: i64) -> Result<Notice, Fail> {
+        let now = crate::store::now_ms();
+        let m = match inbox::read(self.ex.db(), self.player.id, id, now).await {
+            Ok(m) => m,
+            Err(e) => return Ok(Some((mail_trouble(&e), Style::Error))),
+        };
+        let caps = self.term.caps();
+        let status = self.status().await?;
+        self.term.show(&mail::message(&status, &m, &caps)).await?;
+        let can_answer = m.from_player.is_some();
+        let key = self
+            .term
+            .hotkey(mail::message_prompt(can_answer, &caps))
+            .await?;
+        match key {
+            Key::Char(c) if can_answer && c.eq_ignore_ascii_case(&'a') => {
+                self.term.say("", Style::Normal).await?;
+                self.compose(Some(m)).await
+            }
+            Key::Char(c) if c.eq_ignore_ascii_case(&'d') => {
+                self.term.say("", Style::Normal).await?;
+                self.delete_message(m.id).await
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn delete_message(&mut self, id: i64) -> Result<Notice, Fail> {
+        if !self.term.confirm("Delete this message?", false).await? {
+            return Ok(Some(("Nothing deleted.".into(), Style::Dim)));
+        }
+        Ok(Some(
+            match inbox::delete(self.ex.db(), self.player.id, id).await {
+                Ok(()) => ("Message deleted.".into(), Style::Success),
+                Err(e) => (mail_trouble(&e), Style::Error),
+            },
+        ))
+    }
+
+    /// Writes a new message, or an answer to `original`. Nothing is sent until confirmed.
+    async fn compose(&mut self, original: Option<inbox::Message>) -> Result<Notice, Fail> {
+        let cancelled = || Some(("Message not sent.".to_string(), Style::Dim));
+        let caps = self.term.caps();
+        let status = self.status().await?;
+        let (to, subject) = match &original {
+            Some(m) => (Some(m.from.clone()), Some(inbox::reply_subject(&m.subject))),
+            None => (None, None),
+        };
+        self.term
+            .show(&mail::compose(
+                &status,
+                to.as_deref(),
+                subject.as_deref(),
+                &caps,
+            ))
+            .await?;
+        let to = match to {
+            Some(t) => t,
+            None => match self.term.line("To:", LineOptions::new(30)).await? {
+                Some(t) if !t.trim().is_empty() => t,
+                _ => return Ok(cancelled()),
+            },
+        };
+        let subject = match subject {
+            Some(s) => s,
+            None => match self
+                .term
+                .line("Subject:", LineOptions::new(inbox::SUBJECT_MAX))
+                .await?
+            {
+                Some(s) => s,
+                None => return Ok(cancelled()),
+            },
+        };
+        let mut body: Vec<String> = Vec::new();
+        let line_len = mail::body_line_len(&caps);
+        loop {
+            let used: usize = body.iter().map(|l| l.chars().count() + 1).sum();
+            if used >= inbox::BODY_MAX {
+                self.term
+                    .say("That is as long as a message gets.", Style::Warning)
+                    .await?;
+                break;
+            }
+            let max = line_len.min(inbox::BODY_MAX - used);
+            match self.term.line(">", LineOptions::new(max)).await? {
+                None => return Ok(cancelled()),
+                Some(l) if l.trim().is_empty() => break,
+                Some(l) => body.push(l),
+            }
+        }
+        let body = body.join("\n");
+        if body.trim().is_empty() {
+            return Ok(Some((
+                "An empty message was not sent.".into(),
+                Style::Warning,
+            )));
+        }
+        if !self
+            .term
+            .confirm(&format!("Send to {}?", to.trim()), true)
+            .await?
+        {
+            return Ok(cancelled());
+        }
+        let now = crate::store::now_ms();
+        let sent = match &original {
+            Some(m) => inbox::reply(self.ex.db(), &self.player, m.id, &body, now).await,
+            None => inbox::send(self.ex.db(), &self.player, &to, &subject, &body, now).await,
+        };
+        Ok(Some(match sent {
+            Ok(_) => (format!("Message to {} sent.", to.trim()), Style::Success),
+            Err(e) => (format!("Not sent: {}.", mail_trouble(&e)), Style::Error),
+        }))
+    }
+
     async fn help(&mut self) -> Result<Notice, Fail> {
         let pages: Vec<&str> = HELP.split("\n---\n").map(str::trim).collect();
         for (i, text) in pages.iter().enumerate() {
@@ -705,6 +890,14 @@ impl App {
         }
         Ok(None)
     }
+}
+
+/// What the player is told when mail fails; storage details go to the log only.
+fn mail_trouble(e: &inbox::InboxError) -> String {
+    if matches!(e, inbox::InboxError::Store(_) | inbox::InboxError::Jobs(_)) {
+        tracing::warn!(error = ?e, "inbox failed");
+    }
+    e.to_string()
 }
 
 /// The notice for a key the board does not know.
@@ -814,6 +1007,7 @@ mod tests {
             open: true,
             minutes_left: 30,
             session: None,
+            unread: 0,
         };
         let pages: Vec<&str> = HELP.split("\n---\n").collect();
         assert_eq!(pages.len(), 3);
@@ -822,7 +1016,8 @@ mod tests {
             crate::terminal::Caps::for_charset(crate::terminal::Charset::Ansi),
         ] {
             for (i, p) in pages.iter().enumerate() {
-                let rows = screens::help(&status, p.trim(), i + 1, 3, &caps).rows(&caps) + 1;
+                let rows =
+                    screens::help(&status, p.trim(), i + 1, pages.len(), &caps).rows(&caps) + 1;
                 assert!(
                     rows <= 24,
                     "page {} takes {rows} rows at {}",

@@ -23,6 +23,10 @@
 //! **Ending.** The call ends on time-out (time left from the dropfile), idle, EOF or a write
 //! error, SIGHUP or SIGTERM, each within a second; orders are only placed after a
 //! confirmation and each is one exchange transaction, so nothing is left half-done.
+//!
+//! **Deferred work.** A door in its own process runs a job runner for the length of the call
+//! (mail delivery, season reminders and ends; see [`crate::jobs`]) on the default `[season]`
+//! settings, like the market calendar it checks.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -147,6 +151,10 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
     let start = Instant::now();
     let deadline = start + Duration::from_secs(u64::from(info.minutes_left.max(1)) * 60);
     let (caps, detect) = caps_of(info, opts.atascii);
+    // A door in a process of its own also carries out deferred work (mail delivery, season
+    // reminders and ends) while its call lasts, so a BBS that runs only doors still gets it;
+    // mounted inside `serve`, the server's job runner does it.
+    let run_jobs = !matches!(io, DoorIo::Stream(_));
     let (stream, telnet, is_socket): (Box<dyn Stream>, TelnetMode, bool) = match io {
         DoorIo::Stdio => (Box::new(stdio()?), TelnetMode::Never, false),
         DoorIo::Socket(s) => {
@@ -197,12 +205,25 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
         }
     };
 
+    let jobs_stop = CancellationToken::new();
+    let jobs = tokio_util::task::TaskTracker::new();
+    if run_jobs {
+        crate::lifecycle::spawn_runner(
+            ex.db(),
+            &crate::config::SeasonSettings::default(),
+            &jobs,
+            &jobs_stop,
+        );
+    }
+    jobs.close();
+
     let welcome = screens::welcome(
         &player.handle,
         &game.name,
         new_player,
         game.rules.starting_cash,
     );
+    let welcome = screens::welcome_news(welcome, &login_news(&ex, game.id, player.id).await);
     let end = match async {
         term.show(&welcome).await?;
         term.hotkey("Press RETURN to enter the exchange").await?;
@@ -241,8 +262,30 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
     } else {
         conn.close().await;
     }
+    // A job cut short here is taken over by another runner when its lease runs out.
+    jobs_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_millis(500), jobs.wait()).await;
     ex.db().close().await;
     Ok(end.into())
+}
+
+/// What the caller is told at login beside the welcome: when the season ends and how much
+/// mail waits. A failure to read either is logged and leaves the line out.
+async fn login_news(ex: &Exchange, game_id: i64, player_id: i64) -> screens::LoginNews {
+    let now = crate::store::now_ms();
+    let season = crate::lifecycle::season(ex.db(), game_id)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "season dates unavailable"))
+        .ok()
+        .flatten();
+    let unread = crate::inbox::unread_count(ex.db(), player_id)
+        .await
+        .inspect_err(|e| tracing::warn!(error = ?e, "unread count unavailable"))
+        .unwrap_or(0);
+    screens::LoginNews {
+        ends_in: season.map(|s| s.ends_at.saturating_sub(now)),
+        unread,
+    }
 }
 
 /// Standard input and output as one unbuffered stream. Both are duplicates of fd 0 and 1 used

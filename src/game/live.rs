@@ -223,6 +223,7 @@ mod tests {
             open: true,
             minutes_left: 30,
             session: None,
+            unread: 0,
         }
     }
 

@@ -18,11 +18,13 @@
 //! - [`term`]: the caller's terminal with deadline, idle and hang-up handling.
 //! - [`season`]: the current game, or a default season with the `text/instruments.txt` listings.
 //! - [`format`]: money, prices and typed numbers.
+//! - [`mail`]: the inbox screens (list, message, compose); mail itself is [`crate::inbox`].
 
 pub mod app;
 pub mod door;
 pub mod format;
 pub mod live;
+pub mod mail;
 pub mod screens;
 pub mod season;
 pub mod term;

@@ -35,6 +35,8 @@ pub struct Status {
     /// and world clock ("CLOSED - opens Mon 04:00 ET") when the season runs on the market
     /// simulation's calendar.
     pub session: Option<(String, String)>,
+    /// Unread messages in the player's inbox.
+    pub unread: i64,
 }
 
 impl Status {
@@ -64,6 +66,14 @@ impl Status {
                 format::money(self.net_worth, false)
             )
         };
+        let mail = match (self.unread, n) {
+            (0, _) => String::new(),
+            (u, true) => format!(" Mail {u}"),
+            (u, false) => format!("  Mail {u} new"),
+        };
+        if s.chars().count() + mail.chars().count() <= width {
+            s.push_str(&mail);
+        }
         let time = if n {
             format!(" {}m", self.minutes_left)
         } else {
@@ -264,7 +274,7 @@ pub const BOARD_PROMPT: &str = "Command: ";
 
 /// The command summary under the board.
 pub const BOARD_KEYS: &str = "B Buy  S Sell  H sHort  C Cover  Q Quote  O Orders  \
-     P Portfolio  T Tape  L Leaders  ? Help  G Goodbye";
+     P Portfolio  T Tape  L Leaders  I Inbox  ? Help  G Goodbye";
 
 /// The market board: status, every instrument, the command keys, and an optional notice.
 pub fn board(
@@ -773,6 +783,50 @@ pub fn help(status: &Status, text: &str, page_no: usize, pages: usize, caps: &Ca
     .blank()
 }
 
+/// What the welcome adds about the season's end and waiting mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginNews {
+    /// Time until the season ends (ms), when it has a fixed end.
+    pub ends_in: Option<i64>,
+    /// Unread messages.
+    pub unread: i64,
+}
+
+/// The welcome with the season's end and the unread count added.
+pub fn welcome_news(s: Screen, news: &LoginNews) -> Screen {
+    let mut s = s;
+    match news.ends_in {
+        Some(ms) if ms > 0 => {
+            s = s.paragraph_styled(
+                &format!(
+                    "This season ends in {}. Then trading freezes and the final board is taken.",
+                    crate::lifecycle::schedule::human_span(ms)
+                ),
+                Style::Warning,
+            );
+        }
+        Some(_) => {
+            s = s.paragraph_styled(
+                "This season is over; the final board stands.",
+                Style::Warning,
+            );
+        }
+        None => {}
+    }
+    if news.unread > 0 {
+        let noun = if news.unread == 1 {
+            "message"
+        } else {
+            "messages"
+        };
+        s = s.paragraph_styled(
+            &format!("You have {} new {noun}. Press I on the board.", news.unread),
+            Style::Emphasis,
+        );
+    }
+    s.blank()
+}
+
 /// The first screen of a call: the welcome, and a key to go on.
 pub fn welcome(handle: &str, game_name: &str, new_player: bool, starting_cash: i64) -> Screen {
     let mut s = Screen::new()
@@ -806,6 +860,7 @@ mod tests {
             open: true,
             minutes_left: 42,
             session: None,
+            unread: 0,
         }
     }
 

@@ -11,8 +11,11 @@
 
 pub mod calls;
 pub mod exchange;
+pub mod inbox;
+pub mod jobs;
 pub mod market;
 pub mod players;
+pub mod seasons;
 pub mod users;
 
 #[doc(hidden)]
