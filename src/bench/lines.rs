@@ -408,7 +408,7 @@ fn error_of(r: &LineResult, window_secs: u64) -> f64 {
 /// The median of a sorted, non-empty sample.
 fn median(sorted: &[f64]) -> f64 {
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]

@@ -144,7 +144,7 @@ mod tests {
     fn one_silly_trade_does_not_move_the_long_mark() {
         // Twenty trades near 10.00, then a self-trade at 1,000.00.
         let mut trades = vec![100_000];
-        trades.extend(std::iter::repeat(1_000).take(20));
+        trades.extend(std::iter::repeat_n(1_000, 20));
         let m = robust_mark(&evidence(100_000, &trades, None), 500);
         assert_eq!(m.long, 1_000);
         // The short mark is the pessimistic one for shorts; the fair band caps it below.

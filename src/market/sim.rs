@@ -353,7 +353,7 @@ pub fn plan_tick(input: &TickInput<'_>) -> TickPlan {
         if news_u < 1.0 - (-rate).exp() {
             let inst = &input.instruments[news_pick % input.instruments.len()];
             let size = (p.news_jump_bp as f64 * (1.0 + 0.5 * news_z)).abs().round() as i64;
-            let good = news_pick / input.instruments.len() % 2 == 0;
+            let good = (news_pick / input.instruments.len()).is_multiple_of(2);
             let tone = if good { Tone::Good } else { Tone::Bad };
             news.push(Published {
                 scheduled_id: None,

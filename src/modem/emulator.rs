@@ -484,7 +484,7 @@ impl VirtualModem {
                     deliver.resize(deliver.len() + usize::from(self.plus_count), esc);
                     let quiet_before = self
                         .last_rx
-                        .map_or(true, |t| now.saturating_duration_since(t) >= guard);
+                        .is_none_or(|t| now.saturating_duration_since(t) >= guard);
                     if quiet_before {
                         self.plus_count = 1;
                     } else {
@@ -512,7 +512,7 @@ impl VirtualModem {
             Mode::Connecting { until } if now >= until => self.connect(now, actions),
             Mode::Online if self.plus_count > 0 => {
                 let due = self.last_plus.map(|t| t + self.guard());
-                if !due.is_some_and(|d| now >= d) {
+                if due.is_none_or(|d| now < d) {
                     return;
                 }
                 if self.plus_count == 3 {
