@@ -576,3 +576,55 @@ async fn sighup_ends_the_door_within_a_second() {
         assert!(status.success(), "{status:?}");
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_outside_market_hours_are_refused_with_the_next_opening() {
+    let t = fresh_db().await;
+    let ex = Exchange::new(t.db.clone());
+    // A season run by the market simulation whose clock stands on a Sunday: closed all day.
+    let sunday = nuggetnet::market::MarketConfig {
+        start: "2026-11-22 12:00".into(),
+        ..Default::default()
+    };
+    let market = nuggetnet::market::Market::new(ex.clone(), sunday).unwrap();
+    let game = market
+        .new_game("Sunday Season", "test", nuggetnet::store::now_ms())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drop = door32(dir.path(), "0\r\n0", None);
+    let cfg = config(dir.path(), &t.url);
+    let mut child = spawn_stdio(&drop, &cfg);
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut c = Caller::new(Box::new(stdin), Box::new(stdout), false);
+    tokio::task::block_in_place(|| {
+        c.expect("Press RETURN");
+        c.keys(b"\r");
+        c.expect("CLOSED - opens Mon");
+        c.keys(b"b");
+        c.expect("Symbol:");
+        c.line("JUNK");
+        c.expect("M)arket?");
+        c.keys(b"l");
+        c.expect("Shares:");
+        c.line("10");
+        c.expect("Limit price");
+        c.line("25.00");
+        c.expect("Send this order?");
+        c.keys(b"y");
+        c.expect("Not sent: the market is closed");
+        c.keys(b"g");
+        let status = wait_exit(&mut child, WAIT);
+        assert!(status.success(), "{status:?}");
+    });
+    let player =
+        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "gekko")
+            .await
+            .unwrap();
+    let orders = ex.orders(game, player.id, false, 10).await.unwrap();
+    assert!(
+        orders.is_empty(),
+        "nothing reached the exchange: {orders:?}"
+    );
+}

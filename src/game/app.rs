@@ -433,12 +433,8 @@ impl App {
         // Market hours: a season run by the simulation refuses what its session does not
         // allow, with the next opening time; a game without a simulation has no hours.
         if let Some(refusal) = self.session_refusal(&req.order_type).await {
-            let status = self.status().await?;
-            let lines = vec![(format!("Not sent: {refusal}."), Style::Error)];
-            self.term
-                .show(&screens::order_result(&status, &lines, &caps))
-                .await?;
-            return Ok(cancelled());
+            // Said on the board the player returns to, where it stays readable.
+            return Ok(Some((format!("Not sent: {refusal}."), Style::Error)));
         }
         // One transaction: done completely or not at all. It is awaited to the end even if
         // the caller hangs up meanwhile; the next wait notices the hang-up.
