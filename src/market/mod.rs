@@ -609,9 +609,8 @@ impl Market {
 
 /// Starts a simulator for each game in `config.run_games`, each ending when `shutdown` is
 /// cancelled or its game is stopped. Used by `nuggetnet serve`; failures are logged, not fatal.
-///
-/// The exchange's order futures are not `Send`, so each simulator runs on a thread of the
-/// blocking pool with a runtime and a database pool of its own rather than as a spawned task.
+/// Each simulator is a task with a database pool of its own, so its bursts of NPC orders do
+/// not take connections from callers' sessions.
 pub fn spawn_simulators(
     config: &MarketConfig,
     database_url: &str,
@@ -627,18 +626,8 @@ pub fn spawn_simulators(
     for game in games {
         let (config, url, holder) = (config.clone(), database_url.to_string(), holder.clone());
         let token = shutdown.child_token();
-        tracker.spawn_blocking(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(game, error = %e, "market simulator: no runtime");
-                    return;
-                }
-            };
-            let result = runtime.block_on(async move {
+        tracker.spawn(async move {
+            let result = async {
                 let market = Market::new(Exchange::connect(&url, 8).await?, config)?;
                 let game = match game {
                     Some(game) => game,
@@ -650,7 +639,8 @@ pub fn spawn_simulators(
                 };
                 tracing::info!(game, "market simulator started");
                 market.run(game, &holder, token).await
-            });
+            }
+            .await;
             if let Err(e) = result {
                 tracing::error!(?game, error = %e, "market simulator ended");
             }

@@ -710,18 +710,35 @@ pub async fn audit_log(db: &Db, limit: i64) -> Result<Vec<AuditRow>, StoreError>
 
 /// Per-tick bars of a game (all instruments), by tick then instrument.
 pub async fn tick_bars(db: &Db, game_id: i64) -> Result<Vec<Bar>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT instrument_id, tick, market_at, open, high, low, close, volume, fair \
+    bars(
+        db,
+        "SELECT instrument_id, tick AS bar_key, market_at, open, high, low, close, volume, fair \
          FROM mk_ticks WHERE game_id = $1 ORDER BY tick, instrument_id",
+        game_id,
     )
-    .bind(game_id)
-    .fetch_all(db.pool())
-    .await?;
+    .await
+}
+
+/// Daily bars of a game, by day then instrument (no market time or fair value: zero).
+pub async fn day_bars(db: &Db, game_id: i64) -> Result<Vec<Bar>, StoreError> {
+    bars(
+        db,
+        "SELECT instrument_id, day AS bar_key, CAST(0 AS BIGINT) AS market_at, open, high, low, \
+                close, volume, CAST(0 AS BIGINT) AS fair \
+         FROM mk_days WHERE game_id = $1 ORDER BY day, instrument_id",
+        game_id,
+    )
+    .await
+}
+
+/// Runs a bar query whose columns are named as [`Bar`]'s fields (`bar_key` for the key).
+async fn bars(db: &Db, sql: &str, game_id: i64) -> Result<Vec<Bar>, StoreError> {
+    let rows = sqlx::query(sql).bind(game_id).fetch_all(db.pool()).await?;
     rows.iter()
         .map(|r| {
             Ok(Bar {
                 instrument_id: r.try_get("instrument_id")?,
-                key: r.try_get("tick")?,
+                key: r.try_get("bar_key")?,
                 market_at: r.try_get("market_at")?,
                 open: r.try_get("open")?,
                 high: r.try_get("high")?,
@@ -729,32 +746,6 @@ pub async fn tick_bars(db: &Db, game_id: i64) -> Result<Vec<Bar>, StoreError> {
                 close: r.try_get("close")?,
                 volume: r.try_get("volume")?,
                 fair: r.try_get("fair")?,
-            })
-        })
-        .collect()
-}
-
-/// Daily bars of a game, by day then instrument.
-pub async fn day_bars(db: &Db, game_id: i64) -> Result<Vec<Bar>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT instrument_id, day, open, high, low, close, volume FROM mk_days \
-         WHERE game_id = $1 ORDER BY day, instrument_id",
-    )
-    .bind(game_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Bar {
-                instrument_id: r.try_get("instrument_id")?,
-                key: r.try_get("day")?,
-                market_at: 0,
-                open: r.try_get("open")?,
-                high: r.try_get("high")?,
-                low: r.try_get("low")?,
-                close: r.try_get("close")?,
-                volume: r.try_get("volume")?,
-                fair: 0,
             })
         })
         .collect()
