@@ -51,6 +51,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SeasonSettings {
+    /// How long a season the market starts lasts, in real hours (`serve` starting the first
+    /// season, `nuggetnet market new-game`). Players see the end at login.
+    pub length_hours: u64,
     /// Hours before a season's end at which every player is reminded.
     pub reminder_hours: Vec<u64>,
     /// How many of the latest trades the final mark's median is taken over.
@@ -70,6 +73,7 @@ pub struct SeasonSettings {
 impl Default for SeasonSettings {
     fn default() -> Self {
         SeasonSettings {
+            length_hours: 720,
             reminder_hours: vec![168, 24, 1],
             mark_recent_trades: 21,
             mark_recent_ticks: 60,
@@ -379,6 +383,15 @@ impl Config {
             return Err(invalid(
                 "database.url",
                 format!("expected a URL starting with sqlite: or postgres://, found {url:?}"),
+            ));
+        }
+        if self.season.length_hours == 0 || self.season.length_hours > 24 * 3_650 {
+            return Err(invalid(
+                "season.length_hours",
+                format!(
+                    "expected hours from 1 to 87600 (ten years), found {}",
+                    self.season.length_hours
+                ),
             ));
         }
         if self.database.max_connections == 0 {

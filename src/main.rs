@@ -188,6 +188,8 @@ enum BenchCommand {
     Lines(nuggetnet::bench::lines::LinesArgs),
     /// Place orders from 1, 8 and 32 client processes; report orders/s and latencies.
     Exchange(nuggetnet::bench::exchange::BenchArgs),
+    /// Start many NuggetNet door processes and time a headline's flash on every one.
+    News(nuggetnet::bench::news::NewsArgs),
 }
 
 fn main() -> ExitCode {
@@ -252,6 +254,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             command: BenchCommand::Exchange(args),
         } => nuggetnet::bench::exchange::run_bench(args).await?,
+        Command::Bench {
+            command: BenchCommand::News(args),
+        } => nuggetnet::bench::news::run(args).await?,
         Command::Audit { config, game } => {
             let (config, _) = Config::load(config.as_deref())?;
             let db = nuggetnet::store::Db::open(&config.database.url, 2)
@@ -324,7 +329,7 @@ async fn market(
     let ex = nuggetnet::exchange::Exchange::connect(&config.database.url, 8)
         .await
         .with_context(|| format!("database {}", config.database.url))?;
-    let market = Market::new(ex, config.market.clone())?;
+    let market = Market::new(ex, config.market.clone())?.with_season_settings(&config.season);
     let actor = actor
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "sysop".into());
@@ -358,6 +363,19 @@ async fn market(
         MarketCommand::NewGame { name } => {
             let id = market.new_game(&name, &actor, now).await?;
             println!("game {id} started: {}", market.status(id, now).await?);
+            if let Some(season) = nuggetnet::lifecycle::season(market.exchange().db(), id).await? {
+                let (day, ms) = (
+                    season.ends_at.div_euclid(86_400_000),
+                    season.ends_at.rem_euclid(86_400_000),
+                );
+                let (y, m, d) = nuggetnet::market::clock::civil_from_days(day);
+                println!(
+                    "the season ends {y:04}-{m:02}-{d:02} {:02}:{:02} UTC ({} hours from now)",
+                    ms / 3_600_000,
+                    ms / 60_000 % 60,
+                    config.season.length_hours
+                );
+            }
         }
         MarketCommand::Pause { game } => done(market.pause(game, &actor).await?, "paused"),
         MarketCommand::Resume { game } => done(market.resume(game, &actor).await?, "resumed"),

@@ -132,10 +132,27 @@ impl Server {
         // lets one process at a time tick each game).
         crate::market::spawn_simulators(
             &ctx.config.market,
+            &ctx.config.season,
             &ctx.config.database.url,
             &tracker,
             &shutdown,
         );
+
+        // Headlines of the current season flash on every node at a prompt (callers in the
+        // NuggetNet door see them from the door itself).
+        match crate::market::Market::new(
+            crate::exchange::Exchange::new(ctx.db.clone()),
+            ctx.config.market.clone(),
+        ) {
+            Ok(market) => {
+                tracker.spawn(relay_news(
+                    market,
+                    ctx.nodes.clone(),
+                    shutdown.child_token(),
+                ));
+            }
+            Err(e) => tracing::warn!(error = %e, "news flashes off"),
+        }
 
         // Deferred work (mail delivery, season reminders and ends) from the job table.
         crate::lifecycle::spawn_runner(&ctx.db, &ctx.config.season, &tracker, &shutdown);
@@ -288,4 +305,69 @@ async fn refuse(mut stream: TcpStream, why: &str) {
         let _ = stream.shutdown().await;
     })
     .await;
+}
+
+/// How often the node manager looks for new headlines of the current season.
+const NEWS_POLL: Duration = Duration::from_millis(100);
+/// How often it checks which season is current (more often while there is none).
+const SEASON_CHECK: Duration = Duration::from_secs(10);
+const SEASON_WAIT: Duration = Duration::from_secs(1);
+
+/// Broadcasts every new headline of the current season to the nodes until `shutdown`.
+async fn relay_news(
+    market: crate::market::Market,
+    nodes: crate::node::NodeManager,
+    shutdown: CancellationToken,
+) {
+    let mut game: Option<i64> = None;
+    let mut after = 0;
+    let mut checked: Option<tokio::time::Instant> = None;
+    let mut poll = tokio::time::interval(NEWS_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = poll.tick() => {}
+        }
+        let every = if game.is_some() {
+            SEASON_CHECK
+        } else {
+            SEASON_WAIT
+        };
+        if checked.is_none_or(|t| t.elapsed() >= every) {
+            // At start-up the wire's old news is not news; a season that begins later is
+            // followed from its first headline.
+            let startup = checked.is_none();
+            checked = Some(tokio::time::Instant::now());
+            match market.current_game().await {
+                Ok(current) if current != game => {
+                    game = current;
+                    after = match current {
+                        Some(_) if !startup => 0,
+                        Some(g) => match market.latest_news(g, 1).await {
+                            Ok(latest) => latest.first().map_or(0, |n| n.tick),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "news relay: read failed");
+                                game = None;
+                                continue;
+                            }
+                        },
+                        None => 0,
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "news relay: no current season"),
+            }
+        }
+        let Some(g) = game else { continue };
+        match market.news_after_tick(g, after, 50).await {
+            Ok(items) => {
+                for item in items {
+                    after = item.tick;
+                    nodes.broadcast("NEWS FLASH", &item.headline);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "news relay: read failed"),
+        }
+    }
 }

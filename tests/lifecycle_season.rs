@@ -300,3 +300,31 @@ async fn a_simulated_games_market_stops_and_npcs_stay_off_the_board() {
     );
     assert_eq!(results[0].player_id, gordon.id);
 }
+
+#[tokio::test]
+async fn a_season_the_market_starts_has_its_end_and_reminders() {
+    let t = fresh_db().await;
+    let ex = Exchange::new(t.db.clone());
+    let settings = nuggetnet::config::SeasonSettings {
+        length_hours: 48,
+        ..Default::default()
+    };
+    let market = nuggetnet::market::Market::new(ex.clone(), Default::default())
+        .unwrap()
+        .with_season_settings(&settings);
+    let game = market.current_or_new_game("test", T0).await.unwrap();
+    let season = lifecycle::season(ex.db(), game).await.unwrap().unwrap();
+    assert_eq!((season.starts_at, season.ends_at), (T0, T0 + 2 * DAY));
+    // The same season is current on the next call; no second one is started.
+    assert_eq!(market.current_or_new_game("test", T0).await.unwrap(), game);
+    let gordon = players::find_or_create(ex.db(), "Sync", "Gordon")
+        .await
+        .unwrap();
+    ex.open_account(game, gordon.id).await.unwrap();
+    let h = lifecycle::all_handlers(&ex, &SeasonConfig::from_settings(&settings));
+    // The 7-day reminder is past at the start (a two-day season); the 1-day one is not.
+    drain(&ex, &h, T0 + DAY + HOUR).await;
+    assert_eq!(reminders(&ex, gordon.id).await.len(), 1);
+    drain(&ex, &h, T0 + 2 * DAY).await;
+    assert!(!ex.game(game).await.unwrap().open, "the season ended");
+}

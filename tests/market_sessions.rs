@@ -128,3 +128,39 @@ async fn the_accelerated_clock_crosses_every_session() {
     );
     assert!(ex.audit(Some(game)).await.unwrap().is_empty());
 }
+
+/// A game keeps the hours it was created with: a door or another BBS reading it with its own
+/// (default) `[market]` settings sees the same session and world clock as the simulator.
+#[tokio::test]
+async fn every_process_reads_the_games_own_calendar() {
+    let t = fresh_db().await;
+    let mut cfg = MarketConfig {
+        start: "2026-11-22 12:00".into(),
+        utc_offset_minutes: 60,
+        zone: "CET".into(),
+        trading_days: vec!["sun".into()],
+        pre_market: String::new(),
+        regular: "11:00-13:00".into(),
+        after_hours: String::new(),
+        ..MarketConfig::default()
+    };
+    cfg.instruments.truncate(1);
+    let sim = Market::new(Exchange::new(t.db.clone()), cfg).unwrap();
+    let now = nuggetnet::store::now_ms();
+    let game = sim.new_game("sunday league", "tester", now).await.unwrap();
+    // A process with the default calendar (weekdays, New York) reading the same game.
+    let door = Market::new(Exchange::new(t.db.clone()), MarketConfig::default()).unwrap();
+    let (word, clock) = door.session_line(game, now).await.unwrap();
+    assert_eq!(word, "OPEN", "{clock}");
+    assert_eq!(clock, "OPEN - closes 13:00 CET");
+    assert_eq!(
+        door.check_session(game, now, &OrderType::Market)
+            .await
+            .unwrap(),
+        Ok(Session::Regular)
+    );
+    assert_eq!(
+        door.world_clock(game, now).await.unwrap(),
+        sim.world_clock(game, now).await.unwrap()
+    );
+}

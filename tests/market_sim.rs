@@ -271,7 +271,7 @@ async fn sysop_controls_take_effect_and_are_audited() {
     .await
     .expect("the headline reached a follower");
     assert_eq!(flash.headline, "Junk Bond Kings indicted");
-    let news = market.news_since(game, 0, 10).await.unwrap();
+    let news = market.news_after_tick(game, 0, 10).await.unwrap();
     assert!(
         news.iter()
             .any(|n| n.headline == "Junk Bond Kings indicted" && n.jump_bp == -2_000),
@@ -341,4 +341,52 @@ async fn ex_audit_clean(market: &Market, game: i64) -> bool {
         .await
         .unwrap()
         .is_empty()
+}
+
+/// News is followed in the order it is published, not the order it was scheduled: an
+/// earnings report scheduled first (a lower id) but published after a later-scheduled item
+/// still reaches a follower that has seen the other one.
+#[tokio::test]
+async fn followers_see_news_in_publication_order() {
+    let t = fresh_db().await;
+    let mut cfg = config("10:00", 1);
+    cfg.earnings_every_days = 0;
+    let (market, game) = setup(&t, cfg).await;
+    let clock = market.clock(game).await.unwrap();
+    let early = sm::schedule_news(
+        &t.db,
+        game,
+        Some(1),
+        "Scheduled first, published second",
+        Some(100),
+        "earnings",
+        clock.tick_market_at(2),
+    )
+    .await
+    .unwrap();
+    let late = sm::schedule_news(
+        &t.db,
+        game,
+        Some(1),
+        "Scheduled second, published first",
+        Some(100),
+        "sysop",
+        clock.tick_market_at(1),
+    )
+    .await
+    .unwrap();
+    assert!(early < late);
+    market.step(game, "test").await.unwrap();
+    let first = market.news_after_tick(game, 0, 10).await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].headline, "Scheduled second, published first");
+    market.step(game, "test").await.unwrap();
+    let next = market
+        .news_after_tick(game, first[0].tick, 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert_eq!(next[0].headline, "Scheduled first, published second");
+    let wire = market.latest_news(game, 5).await.unwrap();
+    assert_eq!(wire[0].id, early, "newest first: {wire:?}");
 }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod connect;
 pub mod exchange;
 pub mod lines;
+pub mod news;
 
 use std::time::Duration;
 

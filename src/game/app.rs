@@ -27,6 +27,7 @@ use super::mail;
 use super::screens::{self, Status};
 use super::term::{GameTerm, Stop, Wake};
 use crate::inbox;
+use crate::market::Market;
 
 /// The help text; pages are separated by lines of `---`.
 const HELP: &str = include_str!("text/help.txt");
@@ -35,6 +36,8 @@ const HELP: &str = include_str!("text/help.txt");
 const REFRESH_DELAY: Duration = Duration::from_millis(250);
 /// The shortest time between two live refreshes of the board.
 const REFRESH_EVERY: Duration = Duration::from_millis(500);
+/// How often the door looks for new headlines (a flash must reach every node within 250 ms).
+const NEWS_POLL: Duration = Duration::from_millis(100);
 
 /// Why a screen could not go on.
 #[derive(Debug)]
@@ -80,17 +83,29 @@ pub struct App {
     player: Player,
     term: GameTerm,
     instruments: Vec<Instrument>,
+    market: Option<Market>,
+    /// The latest news line (`screens::news_line`), shown on the board's news row.
+    headline: Option<String>,
 }
 
 impl App {
     /// A game for `player` in `game` on `term`.
     pub fn new(ex: Exchange, game: Game, player: Player, term: GameTerm) -> App {
+        let market = match Market::new(ex.clone(), Default::default()) {
+            Ok(market) => Some(market),
+            Err(e) => {
+                tracing::warn!(error = %e, "market unavailable");
+                None
+            }
+        };
         App {
             ex,
             game,
             player,
             term,
             instruments: Vec::new(),
+            market,
+            headline: None,
         }
     }
 
@@ -109,6 +124,7 @@ impl App {
 
     async fn main(&mut self) -> Result<(), Stop> {
         self.instruments = self.ex.instruments(self.game.id).await.unwrap_or_default();
+        self.follow_news().await;
         let mut notice: Notice = None;
         loop {
             let key = match self.board(notice.take()).await {
@@ -135,6 +151,7 @@ impl App {
                     'P' => self.portfolio().await,
                     'T' => self.tape().await,
                     'L' => self.leaders().await,
+                    'N' => self.news_wire().await,
                     'I' => self.inbox().await,
                     '?' => self.help().await,
                     'G' => return Ok(()),
@@ -170,38 +187,33 @@ impl App {
     }
 
     /// The session word and world clock of a season the market simulation runs; `None` for a
-    /// game without a simulation (or when the calendar cannot be read, which is logged).
+    /// game without a simulation (or when it cannot be read, which is logged).
     async fn session_clock(&self) -> Option<(String, String)> {
-        let market = crate::market::Market::new(self.ex.clone(), Default::default()).ok()?;
-        let clock = match market.clock(self.game.id).await {
-            Ok(clock) => clock,
-            Err(crate::market::MarketError::NoSimulation(_)) => return None,
+        match self
+            .market()?
+            .session_line(self.game.id, crate::store::now_ms())
+            .await
+        {
+            Ok(line) => Some(line),
+            Err(crate::market::MarketError::NoSimulation(_)) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "market clock unavailable");
-                return None;
+                None
             }
-        };
-        let now = crate::store::now_ms();
-        if clock.paused_at.is_some() {
-            return Some(("HALTED".into(), "HALTED by the sysop".into()));
         }
-        let at = clock.market_at(now);
-        let word = market.calendar().session_at(at).label().to_string();
-        Some((word, market.calendar().clock_text(at)))
     }
 
-    /// Why the market's calendar refuses an order now, if it does. The door runs on the
-    /// default calendar (the BBS passes only its database); a failure to read the calendar is
-    /// logged and the exchange decides alone.
+    /// The market of this game. Its hours come from the game's own stored calendar, so the
+    /// door needs no `[market]` settings of its own.
+    fn market(&self) -> Option<&Market> {
+        self.market.as_ref()
+    }
+
+    /// Why the game's calendar refuses an order now, if it does; a failure to read the
+    /// calendar is logged and the exchange decides alone.
     async fn session_refusal(&self, order_type: &OrderType) -> Option<String> {
-        let market = match crate::market::Market::new(self.ex.clone(), Default::default()) {
-            Ok(market) => market,
-            Err(e) => {
-                tracing::warn!(error = %e, "market calendar unavailable");
-                return None;
-            }
-        };
-        match market
+        match self
+            .market()?
             .check_session(self.game.id, crate::store::now_ms(), order_type)
             .await
         {
@@ -219,6 +231,9 @@ impl App {
     }
 
     async fn board(&mut self, notice: Notice) -> Result<BoardOut, Fail> {
+        if let Some(line) = self.term.take_flashed() {
+            self.headline = Some(line);
+        }
         let seq = self.ex.last_event_seq().await?;
         let mut sub = self.ex.subscribe(self.game.id, seq + 1);
         let rows = self.board_rows().await?;
@@ -228,6 +243,7 @@ impl App {
             &status,
             &self.game.name,
             &rows,
+            self.headline.as_deref(),
             notice.as_ref().map(|(t, s)| (t.as_str(), *s)),
             &caps,
         );
@@ -243,6 +259,11 @@ impl App {
             match wake {
                 Wake::Key(Key::CursorPosition { .. }) => {}
                 Wake::Key(k) => return Ok(BoardOut::Key(k)),
+                Wake::Flash(text) => {
+                    let bytes = live.flash(&text);
+                    self.headline = Some(text);
+                    self.term.write(&bytes).await?;
+                }
                 Wake::Event(_) => {
                     if refresh_at.is_none() {
                         let at = (Instant::now() + REFRESH_DELAY).max(last_refresh + REFRESH_EVERY);
@@ -608,6 +629,77 @@ impl App {
                 account.margin_call_at.is_some(),
                 &caps,
             ))
+            .await?;
+        self.term.pause().await?;
+        Ok(None)
+    }
+
+    /// Starts following the game's news wire: the latest headline goes on the board, and every
+    /// new one flashes on whatever screen the player is on. Games without a simulation have
+    /// no wire.
+    async fn follow_news(&mut self) {
+        let Some(market) = self.market.clone() else {
+            return;
+        };
+        let latest = match market.latest_news(self.game.id, 1).await {
+            Ok(latest) => latest,
+            Err(e) => {
+                tracing::warn!(error = %e, "news wire unavailable");
+                return;
+            }
+        };
+        if market.clock(self.game.id).await.is_err() {
+            return;
+        }
+        let after = latest.first().map_or(0, |n| n.tick);
+        self.headline = latest
+            .into_iter()
+            .next()
+            .map(|n| screens::news_line(&n.headline));
+        let mut wire = market.follow_news(self.game.id, after, NEWS_POLL);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(item) = wire.recv().await {
+                if tx.send(screens::news_line(&item.headline)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.term.set_flashes(rx);
+    }
+
+    async fn news_wire(&mut self) -> Result<Notice, Fail> {
+        let caps = self.term.caps();
+        let status = self.status().await?;
+        let Some(market) = self.market.clone() else {
+            return Ok(Some((
+                "There is no news wire in this game.".into(),
+                Style::Dim,
+            )));
+        };
+        let items = match market.latest_news(self.game.id, 20).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "news wire failed");
+                return Ok(Some(("The news wire is down.".into(), Style::Error)));
+            }
+        };
+        let calendar = market.game_calendar(self.game.id).await.ok();
+        let now = match market.clock(self.game.id).await {
+            Ok(clock) => clock.market_at(crate::store::now_ms()),
+            Err(_) => crate::store::now_ms(),
+        };
+        let list: Vec<screens::WireItem> = items
+            .into_iter()
+            .map(|n| screens::WireItem {
+                when: calendar
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.format_time(n.published_at, now)),
+                headline: n.headline,
+            })
+            .collect();
+        self.term
+            .show(&screens::news_wire(&status, &list, &caps))
             .await?;
         self.term.pause().await?;
         Ok(None)
@@ -1006,7 +1098,7 @@ mod tests {
             unread: 0,
         };
         let pages: Vec<&str> = HELP.split("\n---\n").collect();
-        assert_eq!(pages.len(), 3);
+        assert_eq!(pages.len(), 4);
         for caps in [
             crate::terminal::Caps::for_charset(crate::terminal::Charset::Atascii),
             crate::terminal::Caps::for_charset(crate::terminal::Charset::Ansi),

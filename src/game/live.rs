@@ -59,6 +59,44 @@ impl LiveBoard {
         }
     }
 
+    /// The bytes that write a news line into the board's news row (ANSI, ATASCII) or print
+    /// it with the prompt again under it (ASCII), leaving the cursor at the prompt.
+    pub fn flash(&self, line: &str) -> Vec<u8> {
+        let text = super::screens::news_row(Some(line), &self.caps);
+        let mut out = Out::new(&self.caps);
+        let (prompt_row, prompt_col) = (self.geometry.prompt_row, self.geometry.prompt_col);
+        match self.caps.charset {
+            Charset::Ansi => {
+                out.raw(format!("\x1b[{};1H", self.geometry.news_row + 1).as_bytes());
+                out.styled(&text, Style::Emphasis);
+                out.raw(b"\x1b[K");
+                out.raw(format!("\x1b[{};{}H", prompt_row + 1, prompt_col + 1).as_bytes());
+            }
+            Charset::Atascii => {
+                let up = prompt_row.saturating_sub(self.geometry.news_row);
+                out.raw(&vec![0x1C; up]);
+                out.raw(&vec![0x1E; prompt_col]);
+                let width = line_width(&self.caps);
+                out.styled(
+                    &pad(&text, width, crate::terminal::screen::Align::Left),
+                    Style::Emphasis,
+                );
+                out.raw(&vec![0x1D; up]);
+                if width >= prompt_col {
+                    out.raw(&vec![0x1E; width - prompt_col]);
+                } else {
+                    out.raw(&vec![0x1F; prompt_col - width]);
+                }
+            }
+            Charset::Ascii => {
+                out.newline();
+                out.text(&text).newline();
+                out.text(BOARD_PROMPT);
+            }
+        }
+        out.into_bytes()
+    }
+
     /// The bytes that bring the screen up to date with `rows` and `status`, or `None` when
     /// the board's shape changed (an instrument was listed) and must be drawn again whole.
     pub fn update(&mut self, rows: &[BoardRow], status: &str) -> Option<Vec<u8>> {
@@ -216,6 +254,10 @@ mod tests {
     use crate::game::screens::{board, Status};
     use crate::terminal::atascii_screen::AtasciiScreen;
 
+    const HEADLINE: &str = "NEWS: Junk Bond Kings to be taken private by men in red suspenders";
+    const FLASH: &str =
+        "NEWS: Leveraged Buyout Partners CEO indicted; lawyers cite 'creative accounting'";
+
     fn status() -> Status {
         Status {
             cash: 1_000_000,
@@ -259,7 +301,7 @@ mod tests {
 
     fn draw(caps: &Caps) -> (Vec<u8>, LiveBoard) {
         let r = rows();
-        let (screen, g) = board(&status(), "Test", &r, None, caps);
+        let (screen, g) = board(&status(), "Test", &r, Some(HEADLINE), None, caps);
         let live = LiveBoard::new(*caps, g, r, status().text(caps));
         (screen.render(caps), live)
     }
@@ -281,10 +323,24 @@ mod tests {
         let before = vt.screen().contents();
         vt.process(crate::terminal::cp437::to_unicode(&bytes).as_bytes());
         let after = vt.screen().contents();
-        let (_, g) = board(&status(), "Test", &traded(rows()), None, &caps);
-        let expected = board(&status(), "Test", &traded(rows()), None, &caps)
-            .0
-            .render(&caps);
+        let (_, g) = board(
+            &status(),
+            "Test",
+            &traded(rows()),
+            Some(HEADLINE),
+            None,
+            &caps,
+        );
+        let expected = board(
+            &status(),
+            "Test",
+            &traded(rows()),
+            Some(HEADLINE),
+            None,
+            &caps,
+        )
+        .0
+        .render(&caps);
         let mut vt2 = vt100::Parser::new(24, 80, 0);
         vt2.process(crate::terminal::cp437::to_unicode(&expected).as_bytes());
         assert_eq!(after, vt2.screen().contents());
@@ -312,10 +368,53 @@ mod tests {
         atari.feed(&first);
         atari.feed(&bytes);
         let mut redrawn = AtasciiScreen::new();
-        let (screen, g) = board(&s, "Test", &traded(rows()), None, &caps);
+        let (screen, g) = board(&s, "Test", &traded(rows()), Some(HEADLINE), None, &caps);
         redrawn.feed(&screen.render(&caps));
         assert_eq!(atari.contents(), redrawn.contents());
         assert_eq!(atari.cursor(), (g.prompt_row, g.prompt_col));
+    }
+
+    #[test]
+    fn a_flash_rewrites_the_news_row_like_a_redraw_would() {
+        for charset in [Charset::Ansi, Charset::Atascii] {
+            let caps = Caps::for_charset(charset);
+            let (first, live) = draw(&caps);
+            let bytes = live.flash(FLASH);
+            assert!(bytes.len() < 140, "{charset:?}: {} bytes", bytes.len());
+            let (screen, g) = board(&status(), "Test", &rows(), Some(FLASH), None, &caps);
+            let expected = screen.render(&caps);
+            match charset {
+                Charset::Ansi => {
+                    let shown = |parts: &[&[u8]]| {
+                        let mut vt = vt100::Parser::new(24, 80, 0);
+                        for p in parts {
+                            vt.process(crate::terminal::cp437::to_unicode(p).as_bytes());
+                        }
+                        (vt.screen().contents(), vt.screen().cursor_position())
+                    };
+                    let (after, cursor) = shown(&[&first, &bytes]);
+                    assert_eq!(after, shown(&[&expected]).0);
+                    assert!(after.contains("NEWS: Leveraged Buyout"), "{after}");
+                    assert_eq!(cursor, (g.prompt_row as u16, g.prompt_col as u16));
+                }
+                _ => {
+                    let mut atari = AtasciiScreen::new();
+                    atari.feed(&first);
+                    atari.feed(&bytes);
+                    let mut redrawn = AtasciiScreen::new();
+                    redrawn.feed(&expected);
+                    assert_eq!(atari.contents(), redrawn.contents());
+                    assert_eq!(atari.cursor(), (g.prompt_row, g.prompt_col));
+                }
+            }
+        }
+        let caps = Caps::for_charset(Charset::Ascii);
+        let (_, live) = draw(&caps);
+        let text = String::from_utf8(live.flash(FLASH)).unwrap();
+        assert!(
+            text.contains("NEWS: Leveraged") && text.ends_with(BOARD_PROMPT),
+            "{text}"
+        );
     }
 
     #[test]

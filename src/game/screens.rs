@@ -263,6 +263,8 @@ pub fn row_change(row: &BoardRow) -> i64 {
 pub struct BoardGeometry {
     /// The screen row (from 0) of the first instrument.
     pub first_row: usize,
+    /// The row of the latest headline.
+    pub news_row: usize,
     /// The row and column where the cursor waits after the prompt.
     pub prompt_row: usize,
     pub prompt_col: usize,
@@ -274,13 +276,34 @@ pub const BOARD_PROMPT: &str = "Command: ";
 
 /// The command summary under the board.
 pub const BOARD_KEYS: &str = "B Buy  S Sell  H sHort  C Cover  Q Quote  O Orders  \
-     P Portfolio  T Tape  L Leaders  I Inbox  ? Help  G Goodbye";
+     P Portfolio  T Tape  N News  L Leaders  I Inbox  ? Help  G Goodbye";
 
-/// The market board: status, every instrument, the command keys, and an optional notice.
+/// How a headline reads on the board's news row and in a flash above a prompt.
+pub fn news_line(headline: &str) -> String {
+    format!("NEWS: {headline}")
+}
+
+/// The board's news row for `caps`: the latest news line (see [`news_line`]) cut to one row.
+pub fn news_row(line: Option<&str>, caps: &Caps) -> String {
+    let text = match line {
+        Some(line) => line.to_string(),
+        None => news_line("The wire is quiet. Too quiet."),
+    };
+    let width = crate::terminal::screen::line_width(caps);
+    if text.chars().count() <= width {
+        return text;
+    }
+    let cut: String = text.chars().take(width.saturating_sub(3)).collect();
+    format!("{}...", cut.trim_end())
+}
+
+/// The market board: status, every instrument, the command keys, the latest news line and an
+/// optional notice.
 pub fn board(
     status: &Status,
     game_name: &str,
     rows: &[BoardRow],
+    news: Option<&str>,
     notice: Option<(&str, Style)>,
     caps: &Caps,
 ) -> (Screen, BoardGeometry) {
@@ -301,6 +324,8 @@ pub fn board(
         screen = screen.spans(&refs);
     }
     screen = screen.blank().paragraph_styled(BOARD_KEYS, Style::Dim);
+    screen = screen.line_styled(&news_row(news, caps), Style::Emphasis);
+    let news_row = screen.rows(caps).saturating_sub(1);
     if let Some((text, style)) = notice {
         screen = screen.paragraph_styled(text, style);
     }
@@ -308,6 +333,7 @@ pub fn board(
     let prompt_row = screen.rows(caps).saturating_sub(1);
     let geometry = BoardGeometry {
         first_row,
+        news_row,
         prompt_row,
         prompt_col: BOARD_PROMPT.chars().count(),
         layout,
@@ -717,6 +743,37 @@ pub fn tape(status: &Status, trades: &[TapeTrade], caps: &Caps) -> Screen {
     )
 }
 
+/// One headline on the news wire.
+#[derive(Debug, Clone)]
+pub struct WireItem {
+    /// Market time, e.g. "Tue 10:32 ET".
+    pub when: String,
+    pub headline: String,
+}
+
+/// The news wire: the latest headlines, newest first, as many as fit on the screen.
+pub fn news_wire(status: &Status, items: &[WireItem], caps: &Caps) -> Screen {
+    let mut s = page(status, caps, "The news wire");
+    if items.is_empty() {
+        return s
+            .paragraph("Nothing on the wire yet. The reporters are at lunch.")
+            .blank();
+    }
+    // Leave the last rows for the "Press any key" prompt.
+    let room = usize::from(caps.height).saturating_sub(2);
+    for item in items {
+        let next = s
+            .clone()
+            .line_styled(&item.when, Style::Dim)
+            .paragraph(&item.headline);
+        if next.rows(caps) > room {
+            break;
+        }
+        s = next;
+    }
+    s
+}
+
 /// One line of the leaderboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leader {
@@ -922,7 +979,7 @@ mod tests {
     #[test]
     fn board_fits_40_and_80_columns() {
         let r = rows();
-        let render = |c: &Caps| board(&status(), "Season 1", &r, None, c).0.render(c);
+        let render = |c: &Caps| board(&status(), "Season 1", &r, None, None, c).0.render(c);
         check(
             render,
             &["JUNK", "12.50", "+0.50", "12.45", "12.55", "COLA", "-1.00"],
@@ -934,7 +991,7 @@ mod tests {
         let atari = Caps::for_charset(Charset::Atascii);
         let shown = crate::terminal::testing::visible(&render(&atari), &atari);
         assert!(shown.contains("12345"), "{shown}");
-        let (_, g) = board(&status(), "Season 1", &r, None, &atari);
+        let (_, g) = board(&status(), "Season 1", &r, None, None, &atari);
         assert_eq!(g.first_row, 3);
         assert_eq!(
             shown
@@ -1013,7 +1070,7 @@ mod tests {
         for charset in [Charset::Atascii, Charset::Ansi] {
             let caps = Caps::for_charset(charset);
             assert!(quote(&v, &caps).rows(&caps) <= 24, "{charset}");
-            let (b, _) = board(&status(), "Season 1", &r, None, &caps);
+            let (b, _) = board(&status(), "Season 1", &r, None, None, &caps);
             assert!(b.rows(&caps) <= 24, "{charset}");
         }
         let chart_ascii = chart(&trades, 39, 5, Charset::Ascii);

@@ -6,11 +6,14 @@
 //! error (carrier lost), or when SIGHUP/SIGTERM cancels the stop token. It warns two minutes
 //! and one minute before the deadline above the current prompt. While the charset is only
 //! guessed (a dropfile that says ASCII), an ATASCII line end (0x9B) switches it to ATASCII.
-//! It must not know the game's screens; it does not depend on `session` or `node`.
+//! Flashes (news headlines, already worded by the game) arrive on a channel: a wait hands
+//! them to its caller (the board draws them in place), a prompt shows them above itself and
+//! redraws. It must not know the game's screens; it does not depend on `session` or `node`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -48,6 +51,8 @@ pub enum Wake {
     Event(Event),
     /// The requested tick time arrived.
     Tick,
+    /// A flash (a news headline) to show now.
+    Flash(String),
 }
 
 /// One caller's terminal, for the door.
@@ -66,6 +71,10 @@ pub struct GameTerm {
     last_input: Instant,
     /// Bytes that redraw the current prompt and what has been typed at it.
     redraw: Vec<u8>,
+    /// Live flashes to show, if the game follows any.
+    flashes: Option<mpsc::Receiver<String>>,
+    /// The last flash shown above a prompt.
+    flashed: Option<String>,
 }
 
 impl GameTerm {
@@ -92,7 +101,19 @@ impl GameTerm {
             warned: false,
             last_input: Instant::now(),
             redraw: Vec::new(),
+            flashes: None,
+            flashed: None,
         }
+    }
+
+    /// The last flash a prompt showed since the last call, if any.
+    pub fn take_flashed(&mut self) -> Option<String> {
+        self.flashed.take()
+    }
+
+    /// Shows the texts sent on `flashes` live from now on.
+    pub fn set_flashes(&mut self, flashes: mpsc::Receiver<String>) {
+        self.flashes = Some(flashes);
     }
 
     /// The caller's capabilities.
@@ -192,6 +213,13 @@ impl GameTerm {
                     Ok(Some(input)) => Some(input),
                     Ok(None) | Err(_) => return Err(Stop::Hangup),
                 },
+                flash = next_flash(self.flashes.as_mut()) => match flash {
+                    Some(text) => return Ok(Wake::Flash(text)),
+                    None => {
+                        self.flashes = None;
+                        None
+                    }
+                },
                 ev = next_event(sub.as_deref_mut()) => match ev {
                     Some(Ok(ev)) => return Ok(Wake::Event(ev)),
                     // A follower that failed is treated as silent; the board still works.
@@ -248,24 +276,38 @@ impl GameTerm {
     async fn warn(&mut self, left: Duration) -> Result<(), Stop> {
         self.warned = true;
         let minutes = left.as_secs().div_ceil(60).max(1);
-        let mut out = self.out();
-        out.newline();
-        out.styled(
+        self.above_prompt(
             &format!("*** {minutes} minute(s) left: the closing bell is near. ***"),
             Style::Warning,
-        );
+        )
+        .await
+    }
+
+    /// Shows `text` on its own lines below what is on the screen, then the prompt again with
+    /// what has been typed at it.
+    async fn above_prompt(&mut self, text: &str, style: Style) -> Result<(), Stop> {
+        let mut out = self.out();
         out.newline();
         let mut bytes = out.into_bytes();
+        bytes.extend(
+            Screen::continued()
+                .paragraph_styled(text, style)
+                .render(&self.caps),
+        );
         bytes.extend_from_slice(&self.redraw);
         self.write(&bytes).await
     }
 
-    /// The next key (no events, no ticks).
+    /// The next key (no events, no ticks); flashes are shown above the prompt meanwhile.
     pub async fn key(&mut self) -> Result<Key, Stop> {
         loop {
             match self.wait(None, None).await? {
                 Wake::Key(Key::CursorPosition { .. }) => continue,
                 Wake::Key(k) => return Ok(k),
+                Wake::Flash(text) => {
+                    self.above_prompt(&text, Style::Emphasis).await?;
+                    self.flashed = Some(text);
+                }
                 Wake::Event(_) | Wake::Tick => continue,
             }
         }
@@ -352,6 +394,14 @@ impl GameTerm {
     /// Waits for any key so the screen can be read.
     pub async fn pause(&mut self) -> Result<Key, Stop> {
         self.hotkey("Press any key").await
+    }
+}
+
+/// The next flash, or never without a channel.
+async fn next_flash(flashes: Option<&mut mpsc::Receiver<String>>) -> Option<String> {
+    match flashes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

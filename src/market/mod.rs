@@ -43,6 +43,9 @@ pub enum MarketError {
     /// A storage failure.
     #[error("market storage error: {0}")]
     Store(#[from] StoreError),
+    /// The season's dates could not be scheduled.
+    #[error(transparent)]
+    Season(#[from] crate::lifecycle::LifecycleError),
     /// The game has no simulation (it was not started with `market new-game`).
     #[error("game {0} has no market simulation")]
     NoSimulation(i64),
@@ -57,7 +60,6 @@ pub enum MarketError {
 /// A published news item, as the news wire and node flashes show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewsItem {
-    /// Increasing; follow with [`Market::news_since`] from the last id seen.
     pub id: i64,
     pub instrument_id: Option<i64>,
     pub headline: String,
@@ -65,8 +67,25 @@ pub struct NewsItem {
     pub jump_bp: i64,
     /// `wire` (random), `earnings`, or `sysop`.
     pub source: String,
-    /// Market time it was published.
+    /// Market time it was published (or is due, for upcoming news).
     pub published_at: i64,
+    /// The tick that published it (0 while upcoming); follow with
+    /// [`Market::news_after_tick`] from the last tick seen.
+    pub tick: i64,
+}
+
+impl NewsItem {
+    fn published(r: sm::NewsRow) -> NewsItem {
+        NewsItem {
+            id: r.id,
+            instrument_id: r.instrument_id,
+            headline: r.headline,
+            jump_bp: r.jump_bp.unwrap_or(0),
+            source: r.source,
+            published_at: r.published_at.unwrap_or(r.due_at),
+            tick: r.tick.unwrap_or(0),
+        }
+    }
 }
 
 /// The market handle: cheap to clone, shared by the simulator, the door and the sysop tools.
@@ -75,6 +94,9 @@ pub struct Market {
     ex: Exchange,
     config: MarketConfig,
     calendar: Calendar,
+    /// When set, each new game is a season with an end this long after its start, and its
+    /// reminders and end are scheduled.
+    season: Option<(crate::lifecycle::SeasonConfig, i64)>,
 }
 
 impl Market {
@@ -90,7 +112,24 @@ impl Market {
             ex,
             config,
             calendar,
+            season: None,
         })
+    }
+
+    /// Makes every game this handle starts a season of `length_ms` (real time) with the
+    /// reminders and end of `season`.
+    pub fn with_season(mut self, season: crate::lifecycle::SeasonConfig, length_ms: i64) -> Market {
+        self.season = Some((season, length_ms.max(1)));
+        self
+    }
+
+    /// [`Market::with_season`] from the `[season]` settings.
+    pub fn with_season_settings(self, settings: &crate::config::SeasonSettings) -> Market {
+        let hours = i64::try_from(settings.length_hours).unwrap_or(i64::MAX);
+        self.with_season(
+            crate::lifecycle::SeasonConfig::from_settings(settings),
+            hours.saturating_mul(3_600_000),
+        )
     }
 
     /// The exchange.
@@ -103,16 +142,55 @@ impl Market {
         &self.config
     }
 
-    /// The calendar.
+    /// The calendar of `[market]`: new games get it, and games created before calendars
+    /// were stored use it. A game's own calendar is [`Market::game_calendar`].
     pub fn calendar(&self) -> &Calendar {
         &self.calendar
     }
 
+    /// The calendar game `game_id` was created with.
+    pub async fn game_calendar(&self, game_id: i64) -> Result<Calendar, MarketError> {
+        Ok(self.calendar_of(&self.sim(game_id).await?))
+    }
+
+    /// The calendar stored with a simulation row, or this process's when it has none (or
+    /// it cannot be read, which is logged).
+    fn calendar_of(&self, sim: &sm::SimRow) -> Calendar {
+        let Some(spec) = settings::CalendarSpec::from_json(&sim.calendar) else {
+            if !sim.calendar.trim().is_empty() {
+                tracing::warn!(
+                    game = sim.game_id,
+                    "stored calendar unreadable; using [market]"
+                );
+            }
+            return self.calendar.clone();
+        };
+        match spec.calendar() {
+            Ok(calendar) => calendar,
+            Err((key, message)) => {
+                tracing::warn!(game = sim.game_id, key, message, "stored calendar invalid");
+                self.calendar.clone()
+            }
+        }
+    }
+
     /// Starts a new game (season): lists the configured instruments, opens and funds the NPC
-    /// accounts, schedules earnings, and starts its clock at `now`. Audit-logged.
+    /// accounts, schedules earnings, and starts its clock at `now`; with a season length
+    /// ([`Market::with_season`]) it also schedules the reminders and the end. Audit-logged.
     pub async fn new_game(&self, name: &str, actor: &str, now: i64) -> Result<i64, MarketError> {
         let instruments = self.config.instruments.clone();
         let game_id = self.create_game(name, &instruments, now).await?;
+        if let Some((season, length_ms)) = &self.season {
+            crate::lifecycle::schedule(
+                self.ex.db(),
+                game_id,
+                now,
+                now.saturating_add(*length_ms),
+                season,
+                now,
+            )
+            .await?;
+        }
         sm::control(
             self.ex.db(),
             Some(game_id),
@@ -126,24 +204,26 @@ impl Market {
         Ok(game_id)
     }
 
-    /// The current season: the newest open game that has a simulation, or a new one named
-    /// "Season N: Greed Is Good" when there is none. Audit-logged when it starts one.
-    pub async fn current_or_new_game(&self, actor: &str, now: i64) -> Result<i64, MarketError> {
+    /// The current season: the newest open game whose simulation is not stopped, if any.
+    pub async fn current_game(&self) -> Result<Option<i64>, MarketError> {
         let games = self.ex.games().await?;
         let sims = sm::sims(self.ex.db()).await?;
-        let current = games
+        Ok(games
             .iter()
             .filter(|g| g.open)
             .filter(|g| sims.iter().any(|s| s.game_id == g.id && !s.stopped))
             .map(|g| g.id)
-            .max();
-        match current {
-            Some(game) => Ok(game),
-            None => {
-                let name = format!("Season {}: Greed Is Good", games.len() + 1);
-                self.new_game(&name, actor, now).await
-            }
+            .max())
+    }
+
+    /// The current season, or a new one named "Season N: Greed Is Good" when there is none.
+    /// Audit-logged when it starts one.
+    pub async fn current_or_new_game(&self, actor: &str, now: i64) -> Result<i64, MarketError> {
+        if let Some(game) = self.current_game().await? {
+            return Ok(game);
         }
+        let name = format!("Season {}: Greed Is Good", self.ex.games().await?.len() + 1);
+        self.new_game(&name, actor, now).await
     }
 
     /// Creates a game with the given instruments (the benchmark lists its own).
@@ -267,6 +347,7 @@ impl Market {
                 last_trade_id: 0,
                 holder: None,
                 lease_until: 0,
+                calendar: cfg.calendar_spec().to_json(),
             },
             &states,
             now,
@@ -323,12 +404,32 @@ impl Market {
 
     /// The world clock line for a game at real time `now`, e.g. "OPEN - closes 16:00 ET".
     pub async fn world_clock(&self, game_id: i64, now: i64) -> Result<String, MarketError> {
-        let clock = self.clock(game_id).await?;
-        let mut text = self.calendar.clock_text(clock.market_at(now));
+        let sim = self.sim(game_id).await?;
+        let clock = clock_of(&sim);
+        let mut text = self.calendar_of(&sim).clock_text(clock.market_at(now));
         if clock.paused_at.is_some() {
             text.push_str(" (PAUSED)");
         }
         Ok(text)
+    }
+
+    /// The session word and world-clock line the game's status line shows at real time
+    /// `now`: ("OPEN", "OPEN - closes 16:00 ET"), or "HALTED" while the sysop has paused it.
+    pub async fn session_line(
+        &self,
+        game_id: i64,
+        now: i64,
+    ) -> Result<(String, String), MarketError> {
+        let sim = self.sim(game_id).await?;
+        if sim.paused_at.is_some() {
+            return Ok(("HALTED".into(), "HALTED by the sysop".into()));
+        }
+        let at = clock_of(&sim).market_at(now);
+        let calendar = self.calendar_of(&sim);
+        Ok((
+            calendar.session_at(at).label().to_string(),
+            calendar.clock_text(at),
+        ))
     }
 
     /// Checks an order against the calendar before the door places it: `Ok` with the session,
@@ -340,7 +441,8 @@ impl Market {
         now: i64,
         order_type: &OrderType,
     ) -> Result<Result<Session, SessionClosed>, MarketError> {
-        let clock = self.clock(game_id).await?;
+        let sim = self.sim(game_id).await?;
+        let clock = clock_of(&sim);
         if clock.paused_at.is_some() {
             return Ok(Err(SessionClosed {
                 session: Session::Closed,
@@ -350,31 +452,31 @@ impl Market {
         }
         let at = clock.market_at(now);
         Ok(clock::check_session(
-            &self.calendar,
+            &self.calendar_of(&sim),
             at,
             matches!(order_type, OrderType::Market),
         ))
     }
 
-    /// Published news after id `after` (0 for all), oldest first.
-    pub async fn news_since(
+    /// News published by ticks after `after_tick` (0 for all), in publication order.
+    pub async fn news_after_tick(
         &self,
         game_id: i64,
-        after: i64,
+        after_tick: i64,
         limit: i64,
     ) -> Result<Vec<NewsItem>, MarketError> {
-        let rows = sm::news_since(self.ex.db(), game_id, after, limit).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| NewsItem {
-                id: r.id,
-                instrument_id: r.instrument_id,
-                headline: r.headline,
-                jump_bp: r.jump_bp.unwrap_or(0),
-                source: r.source,
-                published_at: r.published_at.unwrap_or(r.due_at),
-            })
-            .collect())
+        let rows = sm::news_after_tick(self.ex.db(), game_id, after_tick, limit).await?;
+        Ok(rows.into_iter().map(NewsItem::published).collect())
+    }
+
+    /// The latest `limit` headlines, newest first: the news wire.
+    pub async fn latest_news(
+        &self,
+        game_id: i64,
+        limit: i64,
+    ) -> Result<Vec<NewsItem>, MarketError> {
+        let rows = sm::latest_news(self.ex.db(), game_id, limit).await?;
+        Ok(rows.into_iter().map(NewsItem::published).collect())
     }
 
     /// Scheduled news that will be published within `horizon_ms` of market time after real
@@ -399,12 +501,13 @@ impl Market {
                 jump_bp: r.jump_bp.unwrap_or(0),
                 source: r.source,
                 published_at: r.due_at,
+                tick: 0,
             })
             .collect())
     }
 
-    /// Follows a game's news from id `after` on: a task polls every `every` and sends each new
-    /// item; it ends when the receiver is dropped.
+    /// Follows a game's news published after tick `after_tick`: a task polls every `every`
+    /// and sends each new item; it ends when the receiver is dropped.
     pub fn follow_news(
         &self,
         game_id: i64,
@@ -420,10 +523,10 @@ impl Market {
                 if tx.is_closed() {
                     return;
                 }
-                match market.news_since(game_id, after, 100).await {
+                match market.news_after_tick(game_id, after, 100).await {
                     Ok(items) => {
                         for item in items {
-                            after = item.id;
+                            after = item.tick;
                             if tx.send(item).await.is_err() {
                                 return;
                             }
@@ -584,7 +687,7 @@ impl Market {
             "game {game_id}: tick {} ({}), {}; volatility {}%, liquidity {}%, leader {}{}",
             sim.last_tick,
             if sim.tick_done { "done" } else { "in progress" },
-            self.calendar.clock_text(clock.market_at(now)),
+            self.calendar_of(&sim).clock_text(clock.market_at(now)),
             sim.vol_mult_bp / 100,
             sim.liq_mult_bp / 100,
             sim.holder
@@ -613,6 +716,7 @@ impl Market {
 /// not take connections from callers' sessions.
 pub fn spawn_simulators(
     config: &MarketConfig,
+    season: &crate::config::SeasonSettings,
     database_url: &str,
     tracker: &tokio_util::task::TaskTracker,
     shutdown: &tokio_util::sync::CancellationToken,
@@ -625,10 +729,12 @@ pub fn spawn_simulators(
     }
     for game in games {
         let (config, url, holder) = (config.clone(), database_url.to_string(), holder.clone());
+        let season = season.clone();
         let token = shutdown.child_token();
         tracker.spawn(async move {
             let result = async {
-                let market = Market::new(Exchange::connect(&url, 8).await?, config)?;
+                let market = Market::new(Exchange::connect(&url, 8).await?, config)?
+                    .with_season_settings(&season);
                 let game = match game {
                     Some(game) => game,
                     None => {

@@ -120,8 +120,9 @@ impl Market {
         let game_id = sim_row.game_id;
         let clock = clock_of(sim_row);
         let market_at = clock.tick_market_at(tick);
-        let session = self.calendar.session_at(market_at);
-        let prev_session = self.calendar.session_at(clock.tick_market_at(tick - 1));
+        let calendar = self.calendar_of(sim_row);
+        let session = calendar.session_at(market_at);
+        let prev_session = calendar.session_at(clock.tick_market_at(tick - 1));
 
         // Read everything the tick needs.
         let instruments = self.ex.instruments(game_id).await?;
@@ -159,8 +160,7 @@ impl Market {
                 })
                 .collect()
         };
-        let day_ms = self
-            .calendar
+        let day_ms = calendar
             .windows
             .iter()
             .filter(|w| w.session == Session::Regular)
@@ -304,7 +304,7 @@ impl Market {
                 fair: fair_of.get(&s.instrument_id).copied().unwrap_or(0) / sim::UCENTS as i64,
             });
         }
-        let day = self.calendar.day_key(market_at);
+        let day = calendar.day_key(market_at);
         if !sm::finish_tick(db, game_id, holder, tick, &bars, day, last_trade_id).await? {
             return Ok(TickOutcome::NotLeader);
         }

@@ -4,7 +4,7 @@
 //! Owns the shape of the section, its defaults and its validation into a [`Calendar`]. It
 //! must not touch the database or the clock.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::clock::{parse_date, parse_hm, parse_weekday, Calendar, Session, Window};
 use super::sim::SimParams;
@@ -199,8 +199,21 @@ fn window(text: &str) -> Result<Option<(u32, u32)>, String> {
     }
 }
 
-impl MarketConfig {
-    /// The calendar this section describes; the error names the key and the problem.
+/// The calendar part of `[market]`, stored with each game (as JSON) so every process that
+/// reads the game uses the hours it was created with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CalendarSpec {
+    pub utc_offset_minutes: i32,
+    pub zone: String,
+    pub trading_days: Vec<String>,
+    pub pre_market: String,
+    pub regular: String,
+    pub after_hours: String,
+    pub closed_dates: Vec<String>,
+}
+
+impl CalendarSpec {
+    /// The calendar this describes; the error names the `[market]` key and the problem.
     pub fn calendar(&self) -> Result<Calendar, (String, String)> {
         let mut windows = Vec::new();
         let mut days = Vec::new();
@@ -248,6 +261,39 @@ impl MarketConfig {
             windows,
             closed_days,
         })
+    }
+
+    /// The stored form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The calendar stored with a game; `None` when there is none or it cannot be read.
+    pub fn from_json(text: &str) -> Option<CalendarSpec> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        serde_json::from_str(text).ok()
+    }
+}
+
+impl MarketConfig {
+    /// The calendar keys of this section.
+    pub fn calendar_spec(&self) -> CalendarSpec {
+        CalendarSpec {
+            utc_offset_minutes: self.utc_offset_minutes,
+            zone: self.zone.clone(),
+            trading_days: self.trading_days.clone(),
+            pre_market: self.pre_market.clone(),
+            regular: self.regular.clone(),
+            after_hours: self.after_hours.clone(),
+            closed_dates: self.closed_dates.clone(),
+        }
+    }
+
+    /// The calendar this section describes; the error names the key and the problem.
+    pub fn calendar(&self) -> Result<Calendar, (String, String)> {
+        self.calendar_spec().calendar()
     }
 
     /// Checks every key; the error is (key, message).

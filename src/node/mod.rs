@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::terminal::Caps;
 use crate::transport::TransportKind;
@@ -84,6 +84,25 @@ pub struct NodeMessage {
     pub text: String,
 }
 
+/// A line for every node's caller at once (a news flash, a sysop announcement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    /// Who says it, e.g. "NEWS FLASH".
+    pub from: String,
+    pub text: String,
+}
+
+/// What reached a node: a message for its caller alone, or a broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Message(NodeMessage),
+    Broadcast(Broadcast),
+}
+
+/// Broadcasts kept for a node that is not reading (a caller in a door): older ones are
+/// dropped, and a node coming back skips what it missed.
+const BROADCAST_CAPACITY: usize = 16;
+
 /// Why a node message could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -104,6 +123,7 @@ pub struct NodeManager {
 struct Inner {
     size: u16,
     state: Mutex<State>,
+    broadcasts: broadcast::Sender<Broadcast>,
 }
 
 struct State {
@@ -128,6 +148,7 @@ impl NodeManager {
                     free: (1..=size).collect(),
                     slots: (0..size).map(|_| None).collect(),
                 }),
+                broadcasts: broadcast::channel(BROADCAST_CAPACITY).0,
             }),
         }
     }
@@ -172,6 +193,7 @@ impl NodeManager {
             node,
             manager: self.clone(),
             inbox: rx,
+            broadcasts: self.inner.broadcasts.subscribe(),
         })
     }
 
@@ -208,6 +230,18 @@ impl NodeManager {
         })
     }
 
+    /// Shows `text` to every node's caller (those at a prompt see it at once; a caller in a
+    /// door does not, as the door owns the screen). Returns how many nodes it reached.
+    pub fn broadcast(&self, from: &str, text: &str) -> usize {
+        self.inner
+            .broadcasts
+            .send(Broadcast {
+                from: from.to_string(),
+                text: text.to_string(),
+            })
+            .unwrap_or(0)
+    }
+
     fn update(&self, node: u16, f: impl FnOnce(&mut NodeStatus)) {
         let mut state = self.state();
         if let Some(Some(slot)) = state.slots.get_mut(usize::from(node - 1)) {
@@ -227,6 +261,7 @@ pub struct NodeGuard {
     node: u16,
     manager: NodeManager,
     inbox: mpsc::Receiver<NodeMessage>,
+    broadcasts: broadcast::Receiver<Broadcast>,
 }
 
 impl NodeGuard {
@@ -259,6 +294,28 @@ impl NodeGuard {
     /// The next message for this node's caller. Cancel-safe.
     pub async fn recv_message(&mut self) -> Option<NodeMessage> {
         self.inbox.recv().await
+    }
+
+    /// The next message or broadcast for this node's caller. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        loop {
+            tokio::select! {
+                message = self.inbox.recv() => return message.map(Delivery::Message),
+                b = self.broadcasts.recv() => match b {
+                    Ok(b) => return Some(Delivery::Broadcast(b)),
+                    // Missed some while not reading: go on with the newest.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return self.inbox.recv().await.map(Delivery::Message)
+                    }
+                },
+            }
+        }
+    }
+
+    /// Forgets broadcasts sent while the caller could not see them (they were in a door).
+    pub fn skip_broadcasts(&mut self) {
+        self.broadcasts = self.broadcasts.resubscribe();
     }
 
     /// The pool this node belongs to.

@@ -92,6 +92,8 @@ async fn enter(term: &mut Term, ctx: &Context, user: &User, door: &DoorConfig) -
     let mut io = TermDoorIo { term, ended: None };
     let result = door::run_door(door, &info, &node_dir, &ctx.door_slots, &mut io).await;
     let ended = io.ended.take();
+    // The door owned the screen: news flashes sent meanwhile were the door's to show.
+    term.skip_broadcasts();
     match result {
         Ok(outcome) => {
             term.add_door_time(outcome.elapsed);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::node::{NodeGuard, NodeMessage};
+use crate::node::{Broadcast, Delivery, NodeGuard, NodeMessage};
 use crate::terminal::detect::clamp_size;
 use crate::terminal::keys::{Key, KeyDecoder};
 use crate::terminal::line::{LineEditor, LineEvent, LineOptions};
@@ -254,7 +254,7 @@ impl Term {
                 tokio::select! {
                     biased;
                     _ = self.shutdown.cancelled() => Event::Shutdown,
-                    Some(message) = next_message(node) => Event::Message(message),
+                    Some(delivery) = next_delivery(node) => Event::Delivery(delivery),
                     r = tokio::time::timeout(wait, self.conn.recv()) => match r {
                         Err(_) => Event::Timeout,
                         Ok(Ok(Some(input))) => Event::Input(input),
@@ -270,7 +270,8 @@ impl Term {
                     self.queue.extend(keys);
                 }
                 Event::Timeout => return Err(End::Idle),
-                Event::Message(message) => self.show_message(&message).await?,
+                Event::Delivery(Delivery::Message(message)) => self.show_message(&message).await?,
+                Event::Delivery(Delivery::Broadcast(b)) => self.show_broadcast(&b).await?,
                 Event::Input(input) => {
                     self.note_input(&input);
                     if let Input::Data(data) = input {
@@ -298,6 +299,26 @@ impl Term {
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&self.redraw);
         self.write(&bytes).await
+    }
+
+    async fn show_broadcast(&mut self, b: &Broadcast) -> Result<(), End> {
+        let mut out = self.out();
+        out.newline();
+        let mut bytes = out.into_bytes();
+        bytes.extend(
+            Screen::continued()
+                .paragraph_styled(&format!("*** {}: {}", b.from, b.text), Style::Emphasis)
+                .render(&self.caps),
+        );
+        bytes.extend_from_slice(&self.redraw);
+        self.write(&bytes).await
+    }
+
+    /// Forgets broadcasts that went out while the caller was in a door.
+    pub fn skip_broadcasts(&mut self) {
+        if let Some(node) = self.node.as_mut() {
+            node.skip_broadcasts();
+        }
     }
 
     /// Shows `prompt` and waits for one key (ignoring CPR replies and other non-keys).
@@ -380,14 +401,14 @@ enum Event {
     Shutdown,
     Hangup,
     Timeout,
-    Message(NodeMessage),
+    Delivery(Delivery),
     Input(Input),
 }
 
-/// The next node message, or never when no node is held.
-async fn next_message(node: Option<&mut NodeGuard>) -> Option<NodeMessage> {
+/// The next node message or broadcast, or never when no node is held.
+async fn next_delivery(node: Option<&mut NodeGuard>) -> Option<Delivery> {
     match node {
-        Some(node) => node.recv_message().await,
+        Some(node) => node.recv().await,
         None => std::future::pending().await,
     }
 }

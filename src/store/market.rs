@@ -30,6 +30,9 @@ pub struct SimRow {
     pub last_trade_id: i64,
     pub holder: Option<String>,
     pub lease_until: i64,
+    /// The game's calendar as JSON (`market::settings::CalendarSpec`); empty for games
+    /// created before calendars were stored.
+    pub calendar: String,
 }
 
 /// The hidden state of one instrument.
@@ -146,6 +149,7 @@ fn sim_from(r: &AnyRow) -> Result<SimRow, StoreError> {
         last_trade_id: r.try_get("last_trade_id")?,
         holder: r.try_get("holder")?,
         lease_until: r.try_get("lease_until")?,
+        calendar: r.try_get("calendar")?,
     })
 }
 
@@ -159,7 +163,8 @@ pub async fn insert_sim(
     let mut tx = begin(db).await?;
     sqlx::query(
         "INSERT INTO mk_sims (game_id, seed, tick_ms, speed, origin_real, origin_market, \
-             vol_mult_bp, liq_mult_bp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             vol_mult_bp, liq_mult_bp, created_at, calendar) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(sim.game_id)
     .bind(sim.seed)
@@ -170,6 +175,7 @@ pub async fn insert_sim(
     .bind(sim.vol_mult_bp)
     .bind(sim.liq_mult_bp)
     .bind(now)
+    .bind(&sim.calendar)
     .execute(&mut *tx)
     .await?;
     for i in instruments {
@@ -608,19 +614,34 @@ pub async fn due_news(db: &Db, game_id: i64, at: i64) -> Result<Vec<NewsRow>, St
     rows.iter().map(news_from).collect()
 }
 
-/// Published news with an id above `after`, oldest first (at most `limit`).
-pub async fn news_since(
+/// News published by ticks after `after_tick`, in publication order (tick, then id), at most
+/// `limit`. Followers keep the last tick they saw: ticks are published in order, and all of a
+/// tick's news in one transaction, so nothing is skipped.
+pub async fn news_after_tick(
     db: &Db,
     game_id: i64,
-    after: i64,
+    after_tick: i64,
     limit: i64,
 ) -> Result<Vec<NewsRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT * FROM mk_news WHERE game_id = $1 AND published_at IS NOT NULL AND id > $2 \
-         ORDER BY id LIMIT $3",
+        "SELECT * FROM mk_news WHERE game_id = $1 AND tick > $2 AND published_at IS NOT NULL \
+         ORDER BY tick, id LIMIT $3",
     )
     .bind(game_id)
-    .bind(after)
+    .bind(after_tick)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(news_from).collect()
+}
+
+/// The latest `limit` published news items, newest first.
+pub async fn latest_news(db: &Db, game_id: i64, limit: i64) -> Result<Vec<NewsRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT * FROM mk_news WHERE game_id = $1 AND tick IS NOT NULL \
+           AND published_at IS NOT NULL ORDER BY tick DESC, id DESC LIMIT $2",
+    )
+    .bind(game_id)
     .bind(limit)
     .fetch_all(db.pool())
     .await?;

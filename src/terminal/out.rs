@@ -84,7 +84,17 @@ impl Style {
 pub struct Out {
     caps: Caps,
     buf: Vec<u8>,
+    /// ANSI only: everything written since a clear went to blank cells in order, so a run
+    /// of spaces can be a cursor move instead (a full market board is sent often, on slow
+    /// lines). Any raw bytes or erasing end it.
+    on_blank: bool,
+    /// Spaces owed on a blank screen: written (or skipped by a cursor move) before the next
+    /// character, dropped at a line end.
+    owed: usize,
 }
+
+/// Spaces on a freshly cleared ANSI screen worth a cursor move (`CSI n C`) instead.
+const SKIP_SPACES: usize = 5;
 
 impl Out {
     /// An empty writer for `caps`.
@@ -92,6 +102,8 @@ impl Out {
         Out {
             caps: *caps,
             buf: Vec::new(),
+            on_blank: false,
+            owed: 0,
         }
     }
 
@@ -103,7 +115,7 @@ impl Out {
     /// Appends text in normal style. `\n` becomes [`Out::newline`]; other control
     /// characters are dropped.
     pub fn text(&mut self, s: &str) -> &mut Out {
-        self.encode(s, false);
+        self.encode(s, false, self.on_blank);
         self
     }
 
@@ -119,22 +131,25 @@ impl Out {
                 } else {
                     style.sgr_mono()
                 };
+                // Spaces show in a title's background colour or reverse video.
+                let skip = self.on_blank && style != Style::Title;
                 if sgr == "0" {
-                    self.encode(s, false);
+                    self.encode(s, false, skip);
                 } else {
                     self.csi(sgr, 'm');
-                    self.encode(s, false);
+                    self.encode(s, false, skip);
                     self.csi("0", 'm');
                 }
             }
-            Charset::Atascii => self.encode(s, style.atascii_inverse()),
-            Charset::Ascii => self.encode(s, false),
+            Charset::Atascii => self.encode(s, style.atascii_inverse(), false),
+            Charset::Ascii => self.encode(s, false, false),
         }
         self
     }
 
     /// Ends the line: CR LF, or EOL (0x9B) on ATASCII.
     pub fn newline(&mut self) -> &mut Out {
+        self.owed = 0;
         match self.caps.charset {
             Charset::Atascii => self.buf.push(atascii::EOL),
             Charset::Ansi | Charset::Ascii => self.buf.extend_from_slice(b"\r\n"),
@@ -147,8 +162,12 @@ impl Out {
     /// ASCII terminals have no reliable clear (form feed is shown as garbage or ignored by
     /// many), so they get a blank line to separate the screens instead.
     pub fn clear(&mut self) -> &mut Out {
+        self.owed = 0;
         match self.caps.charset {
-            Charset::Ansi => self.buf.extend_from_slice(b"\x1b[0m\x1b[2J\x1b[H"),
+            Charset::Ansi => {
+                self.buf.extend_from_slice(b"\x1b[0m\x1b[2J\x1b[H");
+                self.on_blank = true;
+            }
             Charset::Atascii => self.buf.push(atascii::CLEAR),
             Charset::Ascii => self.buf.extend_from_slice(b"\r\n\r\n"),
         }
@@ -157,6 +176,7 @@ impl Out {
 
     /// Rings the bell: BEL (0x07), or the buzzer (0xFD) on ATASCII.
     pub fn bell(&mut self) -> &mut Out {
+        self.pay();
         match self.caps.charset {
             Charset::Atascii => self.buf.push(atascii::BELL),
             Charset::Ansi | Charset::Ascii => self.buf.push(0x07),
@@ -166,6 +186,8 @@ impl Out {
 
     /// Moves left one column and erases the character there.
     pub fn backspace_erase(&mut self) -> &mut Out {
+        self.pay();
+        self.on_blank = false;
         match self.caps.charset {
             Charset::Atascii => self.buf.push(atascii::BACKSPACE),
             Charset::Ansi | Charset::Ascii => self.buf.extend_from_slice(b"\x08 \x08"),
@@ -175,32 +197,38 @@ impl Out {
 
     /// Appends `n` spaces.
     pub fn spaces(&mut self, n: usize) -> &mut Out {
+        self.pay();
         self.buf.resize(self.buf.len() + n, b' ');
         self
     }
 
     /// Appends bytes already encoded for this charset (an art file, say) unchanged.
     pub fn raw(&mut self, bytes: &[u8]) -> &mut Out {
+        self.pay();
+        self.on_blank = false;
         self.buf.extend_from_slice(bytes);
         self
     }
 
     /// The bytes so far.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&mut self) -> &[u8] {
+        self.pay();
         &self.buf
     }
 
     /// Whether nothing has been written.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.buf.is_empty() && self.owed == 0
     }
 
     /// The finished bytes.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.pay();
         self.buf
     }
 
     fn csi(&mut self, params: &str, final_byte: char) {
+        self.pay();
         self.buf.extend_from_slice(b"\x1b[");
         self.buf.extend_from_slice(params.as_bytes());
         let mut tmp = [0u8; 4];
@@ -208,8 +236,20 @@ impl Out {
             .extend_from_slice(final_byte.encode_utf8(&mut tmp).as_bytes());
     }
 
-    fn encode(&mut self, s: &str, inverse: bool) {
+    /// Appends `s` in the charset; with `skip_spaces`, runs of spaces become cursor moves and
+    /// spaces before a line end are left out (the cells are blank already).
+    fn encode(&mut self, s: &str, inverse: bool, skip_spaces: bool) {
+        if !skip_spaces {
+            self.pay();
+        }
         for c in s.chars() {
+            if skip_spaces && c == ' ' {
+                self.owed += 1;
+                continue;
+            }
+            if !c.is_control() {
+                self.pay();
+            }
             if c == '\n' {
                 self.newline();
                 continue;
@@ -224,6 +264,16 @@ impl Out {
                 Charset::Ascii => self.buf.push(ascii_byte(c)),
                 Charset::Atascii => self.push_atascii(c, inverse),
             }
+        }
+    }
+
+    /// Moves past the owed blank cells: spaces, or a cursor move when that is shorter.
+    fn pay(&mut self) {
+        let n = std::mem::take(&mut self.owed);
+        if n >= SKIP_SPACES {
+            self.buf.extend_from_slice(format!("\x1b[{n}C").as_bytes());
+        } else {
+            self.buf.resize(self.buf.len() + n, b' ');
         }
     }
 
