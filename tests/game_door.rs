@@ -357,9 +357,9 @@ async fn live_board_and_every_screen() {
         c.keys(b" ");
         c.expect("Command:");
         c.keys(b"?");
-        c.expect("Survival Guide 1/3");
+        c.expect("Survival Guide 1/4");
         c.keys(b" ");
-        c.expect("Survival Guide 2/3");
+        c.expect("Survival Guide 2/4");
         c.keys(b"q");
         c.expect("Command:");
         c.keys(b"z");

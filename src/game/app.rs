@@ -737,12 +737,17 @@ impl App {
     async fn leaders(&mut self) -> Result<Notice, Fail> {
         let caps = self.term.caps();
         let status = self.status().await?;
-        let all = boardq::standings(self.ex.db(), self.game.id, 10_000).await?;
+        let all = crate::lifecycle::standings(
+            self.ex.db(),
+            self.game.id,
+            &crate::lifecycle::mark::MarkConfig::default(),
+        )
+        .await?;
         let top_n = usize::from(caps.height).saturating_sub(9).clamp(3, 10);
         let mut ids: Vec<i64> = all.iter().take(top_n).map(|s| s.player_id).collect();
         ids.push(self.player.id);
         let names = players::by_ids(self.ex.db(), &ids).await?;
-        let leader = |rank: usize, s: &boardq::Standing| {
+        let leader = |rank: usize, s: &crate::lifecycle::mark::Standing| {
             let p = names.iter().find(|p| p.id == s.player_id);
             screens::Leader {
                 rank,

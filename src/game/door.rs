@@ -40,6 +40,9 @@ use crate::store::players;
 use crate::terminal::out::Style;
 use crate::terminal::{Caps, Charset};
 use crate::transport::connection::Connection;
+
+/// Database connections a door process keeps at most.
+const DOOR_POOL: u32 = 2;
 use crate::transport::{Stream, TelnetMode};
 
 use super::app::App;
@@ -177,7 +180,10 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
     let mut term = GameTerm::new(conn, caps, deadline, opts.idle, stop, detect);
 
     let setup = async {
-        let ex = Exchange::connect(&opts.database_url, 4).await?;
+        // One caller's door needs few connections (its screens, the event and news followers,
+        // the job runner), and on PostgreSQL every door's connections count against the
+        // server's max_connections (plus one LISTEN connection per door).
+        let ex = Exchange::connect(&opts.database_url, DOOR_POOL).await?;
         let system = system_of(info, opts.system.as_deref());
         let handle = info.display_name().trim().to_string();
         let player = players::find_or_create(ex.db(), &system, &handle)

@@ -826,7 +826,9 @@ pub fn leaders(
             Style::Emphasis,
         );
     }
-    s.blank()
+    // Holdings are valued at the season's final mark, never above recent trading (longs) or
+    // below it (shorts), so one pumped trade lifts nobody.
+    s.line_styled("Shares marked cautiously: no pump pays.", Style::Dim)
 }
 
 /// One page of help.

@@ -267,14 +267,7 @@ pub async fn end(
         ex.end_game(game_id).await?;
     }
     // Trading is frozen from here on, so a second run computes the same board.
-    let evidence =
-        ss::price_evidence(db, game_id, config.recent_trades, config.recent_ticks).await?;
-    let marks: Vec<mark::Mark> = evidence
-        .iter()
-        .map(|e| mark::robust_mark(e, config.fair_band_bp))
-        .collect();
-    let holdings = ss::holdings(db, game_id).await?;
-    let board = mark::leaderboard(&holdings, &marks);
+    let board = standings(db, game_id, config).await?;
     let rows: Vec<ResultRow> = board
         .iter()
         .enumerate()
@@ -309,6 +302,24 @@ pub async fn end(
     ss::mark_ended(db, game_id, now).await?;
     tracing::info!(game = game_id, players = recorded.len(), "season ended");
     Ok(recorded)
+}
+
+/// Every player's net worth now, best first, with holdings at the manipulation-resistant mark
+/// the final leaderboard uses (NPCs are not ranked). The game's live leaderboard shows this,
+/// so a pumped last trade flatters nobody there either.
+pub async fn standings(
+    db: &Db,
+    game_id: i64,
+    config: &MarkConfig,
+) -> Result<Vec<mark::Standing>, StoreError> {
+    let evidence =
+        ss::price_evidence(db, game_id, config.recent_trades, config.recent_ticks).await?;
+    let marks: Vec<mark::Mark> = evidence
+        .iter()
+        .map(|e| mark::robust_mark(e, config.fair_band_bp))
+        .collect();
+    let holdings = ss::holdings(db, game_id).await?;
+    Ok(mark::leaderboard(&holdings, &marks))
 }
 
 /// The job handlers of the lifecycle: [`REMIND`] and [`END`].

@@ -1,6 +1,5 @@
 //! Read-only summaries for the game's screens that the exchange's per-request calls do not
-//! give: the whole market board in one query, the game-wide tape and the standings by net
-//! worth. Nothing here writes.
+//! give: the whole market board in one query and the game-wide tape. Nothing here writes.
 
 use sqlx::Row;
 
@@ -87,40 +86,6 @@ pub async fn recent_trades(db: &Db, game_id: i64, limit: i64) -> Result<Vec<Trad
                 sell_order_id: r.try_get("sell_order_id")?,
                 taker_side: Side::from_name(&side).ok_or_else(|| corrupt("side", &side))?,
                 created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
-}
-
-/// One player account's worth, for the leaderboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Standing {
-    pub player_id: i64,
-    pub cash: i64,
-    /// Cash plus longs minus shorts at the last trade prices.
-    pub net_worth: i64,
-}
-
-/// Every player account of a game by net worth, best first (at most `limit`).
-pub async fn standings(db: &Db, game_id: i64, limit: i64) -> Result<Vec<Standing>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT a.player_id, a.cash, CAST(a.cash + COALESCE((SELECT SUM(p.qty * i.last_price) \
-              FROM ex_positions p JOIN ex_instruments i ON i.id = p.instrument_id \
-              WHERE p.account_id = a.id), 0) AS BIGINT) AS worth \
-         FROM ex_accounts a WHERE a.game_id = $1 AND a.is_house = 0 \
-           AND a.player_id IS NOT NULL \
-         ORDER BY worth DESC, a.id LIMIT $2",
-    )
-    .bind(game_id)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Standing {
-                player_id: r.try_get("player_id")?,
-                cash: r.try_get("cash")?,
-                net_worth: r.try_get("worth")?,
             })
         })
         .collect()
