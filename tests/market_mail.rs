@@ -412,3 +412,60 @@ async fn the_mail_desk_can_be_turned_off() {
     assert_eq!(report, MailReport::default());
     assert!(inbox::list(&t.db, p.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_simulator_loop_mails_while_it_holds_the_lease() {
+    let t = fresh_db().await;
+    let cfg = MarketConfig {
+        tick_ms: 100,
+        ..config()
+    };
+    let market = Market::new(Exchange::new(t.db.clone()), cfg).unwrap();
+    let game = market.new_game("live", "tester", now_ms()).await.unwrap();
+    let p = players::find_or_create(&t.db, "local", "Gordon")
+        .await
+        .unwrap();
+    market.exchange().open_account(game, p.id).await.unwrap();
+    // A bid above fair value rests on the empty book; the NPC makers' first offers hit it.
+    market
+        .exchange()
+        .place(game, p.id, &limit("JUNK", Intent::Buy, 2_600, 5))
+        .await
+        .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let runner = {
+        let (market, stop) = (market.clone(), stop.clone());
+        tokio::spawn(async move { market.run(game, "loop", stop).await })
+    };
+    // Once the simulator is running, news is scheduled a few ticks ahead.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sm::sim(&t.db, game).await.unwrap().unwrap().last_tick < 1 {
+        assert!(std::time::Instant::now() < deadline, "the simulator ticks");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lbo = market.exchange().instrument(game, "LBO").await.unwrap();
+    let at = market.clock(game).await.unwrap().market_at(now_ms()) + 500;
+    sm::schedule_news(&t.db, game, Some(lbo.id), "", Some(400), "earnings", at)
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    while std::time::Instant::now() < deadline {
+        kinds = inbox::list(&t.db, p.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.kind)
+            .collect();
+        if kinds.contains(&MailKind::Fill) && kinds.contains(&MailKind::Tip) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    runner.await.unwrap().unwrap();
+    assert!(kinds.contains(&MailKind::Fill), "{kinds:?}");
+    assert!(
+        kinds.contains(&MailKind::Tip),
+        "the only player is tipped: {kinds:?}"
+    );
+}

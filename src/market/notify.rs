@@ -94,6 +94,17 @@ impl Notifier {
         Ok(report)
     }
 
+    /// Mails only the tips due within the lead; returns how many were stored. The simulator
+    /// calls it just before a tick as well, so that news published by that tick is tipped
+    /// first.
+    pub async fn tips_once(&mut self, now: i64) -> Result<usize, MarketError> {
+        let mut report = MailReport::default();
+        if self.market.config().mail {
+            self.mail_tips(now, &mut report).await?;
+        }
+        Ok(report.tips)
+    }
+
     /// Mails one batch of events; false when there was nothing (more) to do.
     async fn mail_batch(&mut self, now: i64, report: &mut MailReport) -> Result<bool, MarketError> {
         let db = self.market.exchange().db().clone();

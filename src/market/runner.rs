@@ -472,12 +472,20 @@ impl Market {
         let poll = Duration::from_millis((tick_ms / 4).clamp(5, 1000) as u64);
         tracing::info!(game_id, holder, tick_ms, "market simulator started");
         // The mail desk runs while this process holds the lease: after every tick, and at
-        // least once a tick while idle. Its failures are logged and retried on the next run;
-        // they never stop the simulation.
+        // least once a tick while idle; tips also just before a tick may fall due, so that
+        // news the tick publishes is tipped first. Its failures are logged and retried on the
+        // next run; they never stop the simulation.
         let mut notifier = Notifier::new(self.clone(), game_id);
         let mut mailed_at: Option<Instant> = None;
+        let mut was_idle = false;
         loop {
+            if was_idle {
+                if let Err(e) = notifier.tips_once(now_ms()).await {
+                    tracing::warn!(game_id, error = %e, "tips failed; retrying");
+                }
+            }
             let outcome = self.tick_once(game_id, holder, now_ms()).await;
+            was_idle = matches!(outcome, Ok(TickOutcome::Idle { .. }));
             let leading = matches!(
                 outcome,
                 Ok(TickOutcome::Ticked { .. } | TickOutcome::Idle { .. })
