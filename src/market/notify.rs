@@ -20,7 +20,14 @@
 //!   `tip:<news id>:<player>`.
 //! * **Tips.** A news item whose tips went out is recorded in `mk_tips_sent` after its letters
 //!   are written; a run that died before that chooses the same players again (the choice is
-//!   drawn from the game's seed and the news id) and their keys stop repeats.
+//!   drawn from the game's seed and the news id) and their keys stop repeats. The simulator
+//!   also runs [`Notifier::tips_once`] just before a tick may fall due, so news scheduled a
+//!   tick or more ahead is tipped before it is published. Sysop news injected for the very
+//!   next tick can still be published untipped if it lands between that call and the tick,
+//!   or if the lease changed hands right then; news already published is never tipped.
+//! * **What a fill letter says is left.** The order's quantity, fills so far and what is
+//!   still working are read when the letter is written, not as of the batch's last fill; the
+//!   desk runs right after each tick, so the two almost always agree.
 //!
 //! Only human players get mail: accounts with a positive player id that names a row of
 //! `players`. A letter the inbox refuses (a bug in its text, not a passing failure) is logged
