@@ -10,12 +10,16 @@
 //! It must not change the exchange's rules or write the exchange's tables: every order, cash
 //! or share movement goes through [`Exchange`]. The door asks [`Market::check_session`] before
 //! it calls `Exchange::place`, because the exchange itself knows nothing of market hours. The
-//! pure cores ([`clock`], [`sim`], [`news`]) do no I/O and read no clock; [`runner`] is the
-//! async driver and is fed `now`. SQL lives in [`crate::store::market`].
+//! pure cores ([`clock`], [`sim`], [`news`], [`mail`]) do no I/O and read no clock; [`runner`]
+//! is the async driver and is fed `now`, and [`notify`] (run by the lease holder) turns the
+//! game's exchange events and scheduled news into system mail through [`crate::inbox`]. SQL
+//! lives in [`crate::store::market`] and [`crate::store::notify`].
 
 pub mod bench;
 pub mod clock;
+pub mod mail;
 pub mod news;
+pub mod notify;
 pub mod runner;
 pub mod settings;
 pub mod sim;
@@ -27,6 +31,7 @@ use crate::store::market as sm;
 use crate::store::{now_ms, StoreError};
 
 pub use clock::{check_session, Calendar, GameClock, Session, SessionClosed};
+pub use notify::{MailReport, Notifier};
 pub use runner::TickOutcome;
 pub use settings::{InstrumentConfig, MarketConfig};
 pub use sim::SimParams;
@@ -234,7 +239,11 @@ impl Market {
         now: i64,
     ) -> Result<i64, MarketError> {
         let cfg = &self.config;
+        // Nothing of the new game can be in the event log yet, so its mail starts after the
+        // last event so far.
+        let mail_from = self.ex.last_event_seq().await?;
         let game = self.ex.create_game(name, &GameRules::default()).await?;
+        crate::store::notify::init_cursor(self.ex.db(), game.id, mail_from, now).await?;
         let mut states = Vec::new();
         let mut listed = Vec::new();
         for (idx, spec) in instruments.iter().enumerate() {

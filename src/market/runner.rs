@@ -12,13 +12,14 @@
 
 use std::collections::HashMap;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Session;
+use super::notify::{MailReport, Notifier};
 use super::sim::{self, NpcAction, NpcKind, NpcView, Resting, SimInstrument, TickInput};
 use super::{clock_of, Market, MarketError};
 use crate::exchange::{ExchangeError, Intent, OrderRequest, OrderType, Side, TimeInForce};
@@ -470,8 +471,46 @@ impl Market {
         let tick_ms = self.sim(game_id).await?.tick_ms.max(1);
         let poll = Duration::from_millis((tick_ms / 4).clamp(5, 1000) as u64);
         tracing::info!(game_id, holder, tick_ms, "market simulator started");
+        // The mail desk runs while this process holds the lease: after every tick, and at
+        // least once a tick while idle; tips also just before a tick may fall due, so that
+        // news the tick publishes is tipped first. Its failures are logged and retried on the
+        // next run; they never stop the simulation.
+        let mut notifier = Notifier::new(self.clone(), game_id);
+        let mut mailed_at: Option<Instant> = None;
+        let mut was_idle = false;
         loop {
+            if was_idle {
+                if let Err(e) = notifier.tips_once(now_ms()).await {
+                    tracing::warn!(game_id, error = %e, "tips failed; retrying");
+                }
+            }
             let outcome = self.tick_once(game_id, holder, now_ms()).await;
+            was_idle = matches!(outcome, Ok(TickOutcome::Idle { .. }));
+            let leading = matches!(
+                outcome,
+                Ok(TickOutcome::Ticked { .. } | TickOutcome::Idle { .. })
+            );
+            let ticked = matches!(outcome, Ok(TickOutcome::Ticked { .. }));
+            let due =
+                mailed_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(tick_ms as u64));
+            if leading && (ticked || due) {
+                mailed_at = Some(Instant::now());
+                match notifier.run_once(now_ms()).await {
+                    Ok(r) if r != MailReport::default() => {
+                        tracing::debug!(
+                            game_id,
+                            events = r.events,
+                            fills = r.fills,
+                            margin_calls = r.margin_calls,
+                            liquidations = r.liquidations,
+                            tips = r.tips,
+                            "mail"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(game_id, error = %e, "mail failed; retrying"),
+                }
+            }
             let wait = match outcome {
                 Ok(TickOutcome::Ticked {
                     tick,

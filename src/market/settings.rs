@@ -50,6 +50,14 @@ pub struct MarketConfig {
     pub retail_shares: i64,
     /// Market days between an instrument's scheduled earnings reports (0 = none).
     pub earnings_every_days: u32,
+    /// Whether the simulator mails players: fills of their resting orders, margin calls,
+    /// forced liquidations and anonymous tips.
+    pub mail: bool,
+    /// How long before a scheduled headline (earnings, sysop news) its anonymous tips go out,
+    /// in market minutes (0 = no tips).
+    pub tip_lead_minutes: u32,
+    /// How many players (humans with an account in the game) get each tip (0 = no tips).
+    pub tip_players: u32,
     /// NPC and price-model tuning.
     pub npc: SimParams,
     /// The instruments a new game lists.
@@ -121,6 +129,9 @@ impl Default for MarketConfig {
             retail_cash_cents: 5_000_000,
             retail_shares: 200,
             earnings_every_days: 5,
+            mail: true,
+            tip_lead_minutes: 30,
+            tip_players: 3,
             npc: SimParams::default(),
             instruments: vec![
                 inst(

@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod inbox;
 pub mod jobs;
 pub mod market;
+pub mod notify;
 pub mod players;
 pub mod seasons;
 pub mod users;
