@@ -65,18 +65,7 @@ pub fn volume(n: i64, width: usize) -> String {
 
 /// A quantity with thousands separators: `1,500`.
 pub fn qty(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::exchange::thousands(n)
 }
 
 /// What was wrong with a typed number; the text is shown to the player.

@@ -189,18 +189,7 @@ fn past(intent: Intent) -> &'static str {
 
 /// A whole number with thousands separators: `1,000`.
 pub fn shares(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::exchange::thousands(n)
 }
 
 /// What a fill letter needs to know about the order, as it stands when the letter is written.
