@@ -183,6 +183,9 @@ impl App {
             minutes_left: self.term.minutes_left(),
             session: self.session_clock().await,
             unread: crate::store::inbox::unread_count(self.ex.db(), self.player.id).await?,
+            season_left_ms: crate::store::seasons::get(self.ex.db(), self.game.id)
+                .await?
+                .map(|s| s.ends_at - crate::store::now_ms()),
         })
     }
 
@@ -1101,6 +1104,7 @@ mod tests {
             minutes_left: 30,
             session: None,
             unread: 0,
+            season_left_ms: None,
         };
         let pages: Vec<&str> = HELP.split("\n---\n").collect();
         assert_eq!(pages.len(), 4);

@@ -266,6 +266,7 @@ mod tests {
             minutes_left: 30,
             session: None,
             unread: 0,
+            season_left_ms: None,
         }
     }
 

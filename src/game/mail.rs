@@ -167,6 +167,7 @@ mod tests {
             minutes_left: 9,
             unread: 1,
             session: None,
+            season_left_ms: None,
         }
     }
 

@@ -37,6 +37,20 @@ pub struct Status {
     pub session: Option<(String, String)>,
     /// Unread messages in the player's inbox.
     pub unread: i64,
+    /// Real time left in the season (ms), when it has an end date; zero or less once over.
+    pub season_left_ms: Option<i64>,
+}
+
+/// How long a season has left, in the fewest characters: `29d`, `5h`, `40m`.
+pub fn season_left(ms: i64) -> String {
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    match ms {
+        ms if ms >= 2 * DAY => format!("{}d", ms / DAY),
+        ms if ms >= 2 * HOUR => format!("{}h", ms / HOUR),
+        ms => format!("{}m", (ms.max(0) + MIN - 1) / MIN),
+    }
 }
 
 impl Status {
@@ -60,19 +74,29 @@ impl Status {
                 (Some((_, clock)), true) => clock.clone(),
                 _ => format!("Market {state}"),
             };
+            // Whole dollars from $10,000 up, so the season's end and the mail fit too.
             format!(
-                "{market}  Cash {}  Net worth {}",
-                format::money(self.cash, false),
-                format::money(self.net_worth, false)
+                "{market}  Cash {}  Worth {}",
+                format::money(self.cash, true),
+                format::money(self.net_worth, true)
             )
         };
         let mail = match (self.unread, n) {
             (0, _) => String::new(),
             (u, true) => format!(" Mail {u}"),
-            (u, false) => format!("  Mail {u} new"),
+            (u, false) => format!("  Mail {u}"),
         };
         if s.chars().count() + mail.chars().count() <= width {
             s.push_str(&mail);
+        }
+        let end = match (self.season_left_ms, n) {
+            (None, _) => String::new(),
+            (Some(ms), _) if ms <= 0 => " Season over".to_string(),
+            (Some(ms), true) => format!(" End {}", season_left(ms)),
+            (Some(ms), false) => format!("  Ends {}", season_left(ms)),
+        };
+        if s.chars().count() + end.chars().count() <= width {
+            s.push_str(&end);
         }
         let time = if n {
             format!(" {}m", self.minutes_left)
@@ -920,6 +944,7 @@ mod tests {
             minutes_left: 42,
             session: None,
             unread: 0,
+            season_left_ms: None,
         }
     }
 
@@ -956,9 +981,34 @@ mod tests {
         check(|c| s.render(c), &["OPEN", "Cash $9,876.54"]);
         let wide = status().text(&Caps::for_charset(Charset::Ansi));
         assert!(
-            wide.contains("Net worth $12,345.67") && wide.contains("42 min"),
+            wide.contains("Worth $12,345") && wide.contains("42 min"),
             "{wide}"
         );
+    }
+
+    #[test]
+    fn status_line_shows_the_seasons_end_and_the_mail() {
+        let mut st = status();
+        st.session = Some(("CLOSED".into(), "CLOSED - opens Mon 04:00 ET".into()));
+        st.season_left_ms = Some(29 * 86_400_000 + 5);
+        st.unread = 3;
+        let wide = st.text(&Caps::for_charset(Charset::Ansi));
+        assert!(
+            wide.contains("Ends 29d") && wide.contains("Mail 3"),
+            "{wide}"
+        );
+        assert!(wide.chars().count() <= 79, "{wide}");
+        st.unread = 0;
+        st.cash = 1_500_000;
+        st.session = Some(("OPEN".into(), "OPEN - closes 16:00 ET".into()));
+        let narrow = st.text(&Caps::for_charset(Charset::Atascii));
+        assert!(narrow.contains("End 29d"), "{narrow}");
+        assert_eq!(season_left(5 * 3_600_000 + 1), "5h");
+        assert_eq!(season_left(90_000), "2m");
+        st.season_left_ms = Some(-5);
+        assert!(st
+            .text(&Caps::for_charset(Charset::Ansi))
+            .contains("Season over"));
     }
 
     #[test]
