@@ -387,7 +387,7 @@ impl Notifier {
     /// When the house next checks margin (the next regular open), as the calendar says it.
     async fn next_check(&self, now: i64) -> Result<Option<String>, MarketError> {
         let at = self.market.clock(self.game_id).await?.market_at(now);
-        let cal = self.market.calendar();
+        let cal = self.market.game_calendar(self.game_id).await?;
         Ok(cal
             .next_start(at, &[Session::Regular])
             .map(|t| cal.format_time(t, at)))
