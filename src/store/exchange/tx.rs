@@ -242,10 +242,10 @@ impl WriteTx {
     /// its first statement already (every statement after [`WriteTx::begin`] may use this).
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
         match &mut self.inner {
-            Inner::Sqlite(tx) => &mut **tx,
+            Inner::Sqlite(tx) => tx,
             Inner::Pg(pg) => {
                 debug_assert!(pg.pending.is_empty(), "a lazy transaction was not begun");
-                &mut *pg.conn
+                &mut pg.conn
             }
         }
     }
@@ -263,7 +263,7 @@ impl WriteTx {
 impl PgConn {
     /// The connection itself (the caller sends any pending statements with its query).
     pub(crate) fn raw(&mut self) -> &mut sqlx::AnyConnection {
-        &mut *self.conn
+        &mut self.conn
     }
 
     /// Marks the transaction as ended by a `COMMIT` the caller sent.
