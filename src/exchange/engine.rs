@@ -11,11 +11,12 @@ use super::model::{
     CancelReason, Cents, EventKind, Fill, Game, Intent, NewEvent, Order, OrderAck, OrderStatus,
     OrderType, Side, StpMode, TimeInForce,
 };
+use super::risk::AccountView;
 use super::risk::{self, Refusal};
 use super::ExchangeError;
 use crate::store::exchange::script::{BookWrite, OrderWrite, TradeWrite};
 use crate::store::exchange::{
-    BookState, IdHint, LedgerEntry, LedgerReason, Locks, RestingRow, WriteTx,
+    BookState, Crossing, LedgerEntry, LedgerReason, LoadSpec, Loaded, Locks, RestingRow, WriteTx,
 };
 use crate::store::{now_ms, Db};
 
@@ -43,8 +44,8 @@ pub(crate) struct PlaceSpec {
 
 /// Which order row [`place_in`] writes.
 enum Target {
-    /// A new order, with the ids the transaction handed out.
-    New(IdHint),
+    /// A new order, with the id the transaction handed out.
+    New(i64),
     /// An existing order being replaced in a way that loses its priority.
     Requeue(Order),
 }
@@ -106,42 +107,133 @@ async fn begin_book(
     Ok((tx, game, house))
 }
 
+/// The first page of crossing orders read with the transaction's locks: a limit order's
+/// price bounds it; a market order's collar is not known before the book is read, so its page
+/// is unbounded and [`place_in`] drops what lies beyond the collar.
+fn first_crossing(spec: &PlaceSpec) -> Crossing {
+    let side = spec.intent.side();
+    let worst = match spec.order_type {
+        OrderType::Limit { price } => price,
+        OrderType::Market => match side {
+            Side::Buy => MAX_PRICE,
+            Side::Sell => 0,
+        },
+    };
+    Crossing {
+        side: side.opposite(),
+        worst,
+        limit: first_page_limit(spec.qty),
+    }
+}
+
+/// Each resting order holds at least one share, so a small first page usually suffices.
+fn first_page_limit(qty: i64) -> i64 {
+    qty.saturating_add(1).clamp(2, PAGE)
+}
+
+/// Whether a resting order at `price` crosses an incoming order on `side` whose worst
+/// acceptable price is `worst`.
+fn crosses(side: Side, price: i64, worst: i64) -> bool {
+    match side {
+        Side::Buy => price <= worst,
+        Side::Sell => price >= worst,
+    }
+}
+
 /// Places an order: one transaction from validation to commit.
 pub(crate) async fn place(db: &Db, spec: &PlaceSpec) -> Result<OrderAck, ExchangeError> {
     check_qty(spec.qty)?;
-    let lock_account = (!spec.liquidation).then_some(spec.account_id);
-    let mut tx = WriteTx::begin(
+    let crossing = first_crossing(spec);
+    let taker = (!spec.liquidation).then_some(spec.account_id);
+    let (mut tx, loaded) = WriteTx::load(
         db,
-        Locks {
-            instrument: Some(spec.instrument_id),
-            account: lock_account,
+        &LoadSpec {
+            game_id: spec.game_id,
+            instrument_id: Some(spec.instrument_id),
+            lock_account: taker,
+            view_account: taker,
+            order_id: None,
+            new_order: true,
+            crossing: Some(crossing),
         },
     )
     .await?;
-    let (game, house, book, hint) = tx
-        .game_and_book(spec.game_id, spec.instrument_id)
-        .await?
-        .ok_or(ExchangeError::UnknownInstrument)?;
+    match place_loaded(&mut tx, spec, loaded, crossing).await {
+        Ok(decided) => commit_decided(tx, decided).await,
+        Err(e) => {
+            tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn place_loaded(
+    tx: &mut WriteTx,
+    spec: &PlaceSpec,
+    loaded: Loaded,
+    crossing: Crossing,
+) -> Result<Decided, ExchangeError> {
+    let (Some((game, house)), Some(book)) = (loaded.game, loaded.book) else {
+        return Err(ExchangeError::UnknownInstrument);
+    };
     if !game.open {
         return Err(ExchangeError::GameOver);
     }
-    let ack = place_in(&mut tx, &game, house, book, spec, Target::New(hint)).await?;
-    tx.commit().await?;
+    let order_id = loaded
+        .hint
+        .next_order
+        .ok_or_else(|| ExchangeError::Store(missing_id()))?;
+    let read = Read {
+        view: loaded.view,
+        first: Some((crossing, loaded.resting)),
+        trade_base: loaded.hint.trade_base,
+    };
+    place_in(tx, &game, house, book, read, spec, Target::New(order_id)).await
+}
+
+/// What [`place_in`] gets besides the game and the book, as read with the locks.
+struct Read {
+    /// The taker's account (needed unless the house liquidates).
+    view: Option<AccountView>,
+    /// The first page of crossing orders and how it was bounded.
+    first: Option<(Crossing, Vec<RestingRow>)>,
+    /// See [`crate::store::exchange::IdHint::trade_base`].
+    trade_base: i64,
+}
+
+/// What a transaction decided: the rows to write and the answer to give once they are
+/// committed (with placeholder trade ids until then).
+struct Decided {
+    write: BookWrite,
+    ack: OrderAck,
+}
+
+/// Writes and commits what was decided; the acknowledgement gets the stored trade ids.
+async fn commit_decided(tx: WriteTx, decided: Decided) -> Result<OrderAck, ExchangeError> {
+    let ids = tx.commit_book(&decided.write).await?;
+    let mut ack = decided.ack;
+    if ids.len() != ack.fills.len() {
+        return Err(ExchangeError::Store(missing_id()));
+    }
+    for (fill, id) in ack.fills.iter_mut().zip(ids) {
+        fill.trade_id = id;
+    }
     Ok(ack)
 }
 
 /// The body of [`place`] (and of a replace that loses priority) inside an open transaction
-/// that holds the book's lock.
+/// that holds the book's lock. Decides everything and writes nothing.
 async fn place_in(
     tx: &mut WriteTx,
     game: &Game,
     house: i64,
     book: BookState,
+    read: Read,
     spec: &PlaceSpec,
     target: Target,
-) -> Result<OrderAck, ExchangeError> {
-    let (requeue, hint) = match target {
-        Target::New(hint) => (None, Some(hint)),
+) -> Result<Decided, ExchangeError> {
+    let (requeue, new_id) = match target {
+        Target::New(id) => (None, Some(id)),
         Target::Requeue(order) => (Some(order), None),
     };
     let rules = &game.rules;
@@ -177,9 +269,11 @@ async fn place_in(
         },
     };
     if !spec.liquidation {
-        let mut view = tx.account_view(spec.account_id).await?;
-        if let Some(r) = &requeue {
-            let old = r;
+        let mut view = match read.view {
+            Some(view) => view,
+            None => tx.account_view(spec.account_id).await?,
+        };
+        if let Some(old) = &requeue {
             view.without_order(
                 old.instrument_id,
                 old.intent,
@@ -208,16 +302,36 @@ async fn place_in(
         fill_or_kill: spec.tif == TimeInForce::Fok,
         stp: spec.stp.unwrap_or(rules.stp_default),
     };
-    // Load crossing orders, best first, until they can fill the order or run out.
+    // Load crossing orders, best first, until they can fill the order or run out. The page
+    // read with the locks serves as the first one if it was read on this side, with this
+    // size and a bound at least as wide as `worst`.
+    let mut page_size = first_page_limit(spec.qty);
+    let mut first = read.first.filter(|(c, _)| {
+        c.side == side.opposite() && c.limit == page_size && crosses(side, worst, c.worst)
+    });
     let mut resting: Vec<Resting> = Vec::new();
     let mut after: Option<(i64, i64)> = None;
-    // Each resting order holds at least one share, so a small first page usually suffices.
-    let mut page_size = spec.qty.saturating_add(1).clamp(2, PAGE);
     loop {
-        let page: Vec<RestingRow> = tx
-            .resting(spec.instrument_id, side.opposite(), worst, after, page_size)
-            .await?;
-        let full = page.len() as i64 == page_size;
+        let (page, full) = match first.take() {
+            Some((c, rows)) => {
+                let read_rows = rows.len() as i64;
+                // Best first, so the rows beyond `worst` are a tail; if there are any, the
+                // book holds nothing more that crosses.
+                let page: Vec<RestingRow> = rows
+                    .into_iter()
+                    .filter(|r| crosses(side, r.price, worst))
+                    .collect();
+                let full = read_rows == c.limit && page.len() as i64 == read_rows;
+                (page, full)
+            }
+            None => {
+                let page = tx
+                    .resting(spec.instrument_id, side.opposite(), worst, after, page_size)
+                    .await?;
+                let full = page.len() as i64 == page_size;
+                (page, full)
+            }
+        };
         page_size = PAGE;
         if let Some(last) = page.last() {
             after = Some((last.price, last.priority));
@@ -234,19 +348,13 @@ async fn place_in(
     }
     let outcome = matching::match_incoming(&incoming, &resting);
 
-    // Everything is decided; allocate ids and write it all in one go.
-    let trade_ids = match hint.and_then(|h| h.last_trade) {
-        Some(last) => (1..=outcome.fills.len() as i64).map(|k| last + k).collect(),
-        None => tx.allocate_ids(false, outcome.fills.len()).await?.1,
-    };
-    let order_id = match (&requeue, hint) {
+    // Everything is decided. Trade ids follow `trade_base` (placeholders on PostgreSQL, which
+    // the write replaces; see `IdHint`).
+    let order_id = match (&requeue, new_id) {
         (Some(r), _) => r.id,
-        (None, Some(h)) => h.next_order,
+        (None, Some(id)) => id,
         (None, None) => return Err(ExchangeError::Store(missing_id())),
     };
-    if trade_ids.len() != outcome.fills.len() {
-        return Err(ExchangeError::Store(missing_id()));
-    }
     let prior_filled = requeue.as_ref().map_or(0, |r| r.filled);
     let filled_now = spec.qty - outcome.remaining;
     let status = if outcome.rests {
@@ -256,10 +364,11 @@ async fn place_in(
     } else {
         OrderStatus::Cancelled
     };
+    let mut last_price = book.instrument.last_price;
     let mut w = BookWrite {
         game_id: game.id,
         instrument_id: spec.instrument_id,
-        order: OrderWrite {
+        order: Some(OrderWrite {
             insert: requeue.is_none(),
             id: order_id,
             account_id: spec.account_id,
@@ -272,12 +381,11 @@ async fn place_in(
             status,
             reason: outcome.cancel_reason.map(|r| r.as_str()),
             priority: book.next_priority,
-        },
+        }),
         trades: Vec::with_capacity(outcome.fills.len()),
         maker_fills: Vec::with_capacity(outcome.fills.len()),
         cancels: Vec::new(),
-        last_price: book.instrument.last_price,
-        next_priority: book.next_priority + 1,
+        book: None,
         shares: Vec::new(),
         cash: Vec::new(),
         ledger: Vec::new(),
@@ -293,7 +401,8 @@ async fn place_in(
         Side::Buy => 1,
         Side::Sell => -1,
     };
-    for (f, &trade_id) in outcome.fills.iter().zip(&trade_ids) {
+    for (k, f) in outcome.fills.iter().enumerate() {
+        let trade_id = read.trade_base + k as i64 + 1;
         let (buy_order_id, sell_order_id) = match side {
             Side::Buy => (order_id, f.maker_order_id),
             Side::Sell => (f.maker_order_id, order_id),
@@ -342,7 +451,7 @@ async fn place_in(
                 });
             }
         }
-        w.last_price = f.price;
+        last_price = f.price;
         let base = NewEvent {
             instrument_id: Some(spec.instrument_id),
             trade_id: Some(trade_id),
@@ -422,19 +531,20 @@ async fn place_in(
             instrument_id: Some(spec.instrument_id),
             order_id: Some(order_id),
             qty: Some(filled_now),
-            price: Some(w.last_price),
+            price: Some(last_price),
             ..NewEvent::new(EventKind::Liquidation)
         });
     }
-    tx.write_book(&w).await?;
-    Ok(OrderAck {
+    w.book = Some((last_price, book.next_priority + 1));
+    let ack = OrderAck {
         order_id,
         status,
         filled: prior_filled + filled_now,
         open_qty,
         fills,
         cancel_reason: outcome.cancel_reason,
-    })
+    };
+    Ok(Decided { write: w, ack })
 }
 
 fn missing_id() -> crate::store::StoreError {
@@ -451,34 +561,57 @@ pub(crate) async fn cancel(
     order_id: i64,
     reason: CancelReason,
 ) -> Result<Order, ExchangeError> {
-    let order = crate::store::exchange::order(db, order_id)
-        .await?
-        .ok_or(ExchangeError::UnknownOrder)?;
-    let (mut tx, _game, _house) = begin_book(db, game_id, order.instrument_id, None).await?;
-    let order = tx
-        .order(order_id)
-        .await?
-        .ok_or(ExchangeError::UnknownOrder)?;
+    let (tx, loaded) = WriteTx::load(
+        db,
+        &LoadSpec {
+            game_id,
+            order_id: Some(order_id),
+            ..LoadSpec::default()
+        },
+    )
+    .await?;
+    match decide_cancel(&loaded, game_id, account_id, reason) {
+        Ok((write, order)) => {
+            tx.commit_book(&write).await?;
+            Ok(order)
+        }
+        Err(e) => {
+            tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The checks and rows of a cancel, from what was read under the book's lock.
+fn decide_cancel(
+    loaded: &Loaded,
+    game_id: i64,
+    account_id: Option<i64>,
+    reason: CancelReason,
+) -> Result<(BookWrite, Order), ExchangeError> {
+    let order = loaded.order.clone().ok_or(ExchangeError::UnknownOrder)?;
+    let (game, _house) = loaded.game.as_ref().ok_or(ExchangeError::UnknownGame)?;
+    if !game.open {
+        return Err(ExchangeError::GameOver);
+    }
     if account_id.is_some_and(|a| a != order.account_id) {
         return Err(ExchangeError::NotYourOrder);
     }
-    if order.status != OrderStatus::Open || !tx.cancel_order(order_id, reason.as_str()).await? {
+    if order.status != OrderStatus::Open {
         return Err(ExchangeError::OrderClosed);
     }
-    tx.events(
-        game_id,
-        &[NewEvent {
-            account_id: Some(order.account_id),
-            instrument_id: Some(order.instrument_id),
-            order_id: Some(order_id),
-            qty: Some(order.qty - order.filled),
-            detail: reason.as_str().to_string(),
-            ..NewEvent::new(EventKind::Cancel)
-        }],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(order)
+    // Read as open under the book's lock, so the cancel takes effect.
+    let mut write = BookWrite::empty(game_id, order.instrument_id);
+    write.cancels.push((order.id, reason.as_str()));
+    write.events.push(NewEvent {
+        account_id: Some(order.account_id),
+        instrument_id: Some(order.instrument_id),
+        order_id: Some(order.id),
+        qty: Some(order.qty - order.filled),
+        detail: reason.as_str().to_string(),
+        ..NewEvent::new(EventKind::Cancel)
+    });
+    Ok((write, order))
 }
 
 /// Replaces an open order's price and/or open size. A price change or a larger size sends it
@@ -495,12 +628,6 @@ pub(crate) async fn replace(
     if !(0..=MAX_QTY).contains(&new_open_qty) {
         return Err(ExchangeError::BadQuantity);
     }
-    let order = crate::store::exchange::order(db, order_id)
-        .await?
-        .ok_or(ExchangeError::UnknownOrder)?;
-    if order.account_id != account_id {
-        return Err(ExchangeError::NotYourOrder);
-    }
     if new_open_qty == 0 {
         let order = cancel(db, game_id, Some(account_id), order_id, CancelReason::User).await?;
         return Ok(OrderAck {
@@ -512,72 +639,113 @@ pub(crate) async fn replace(
             cancel_reason: Some(CancelReason::User),
         });
     }
-    let (mut tx, game, house) =
-        begin_book(db, game_id, order.instrument_id, Some(account_id)).await?;
-    let order = tx
-        .order(order_id)
-        .await?
-        .ok_or(ExchangeError::UnknownOrder)?;
+    let (mut tx, loaded) = WriteTx::load(
+        db,
+        &LoadSpec {
+            game_id,
+            instrument_id: None,
+            lock_account: Some(account_id),
+            view_account: Some(account_id),
+            order_id: Some(order_id),
+            new_order: false,
+            crossing: None,
+        },
+    )
+    .await?;
+    let decided = replace_loaded(
+        &mut tx,
+        loaded,
+        game_id,
+        account_id,
+        new_price,
+        new_open_qty,
+    )
+    .await;
+    match decided {
+        Ok(decided) => commit_decided(tx, decided).await,
+        Err(e) => {
+            tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn replace_loaded(
+    tx: &mut WriteTx,
+    loaded: Loaded,
+    game_id: i64,
+    account_id: i64,
+    new_price: Option<i64>,
+    new_open_qty: i64,
+) -> Result<Decided, ExchangeError> {
+    let order = loaded.order.ok_or(ExchangeError::UnknownOrder)?;
+    if order.account_id != account_id {
+        return Err(ExchangeError::NotYourOrder);
+    }
+    let (game, house) = loaded.game.ok_or(ExchangeError::UnknownGame)?;
+    if !game.open {
+        return Err(ExchangeError::GameOver);
+    }
     if order.status != OrderStatus::Open {
         return Err(ExchangeError::OrderClosed);
     }
     let old_price = order.price.unwrap_or(0);
     let price = new_price.unwrap_or(old_price);
     let old_open = order.qty - order.filled;
-    let ack = if price == old_price && new_open_qty <= old_open {
+    if price == old_price && new_open_qty <= old_open {
         // A size cut keeps its place in the queue; it needs no new balance check.
-        let qty = order.filled + new_open_qty;
-        tx.update_order(
-            order_id,
-            order.price,
-            qty,
-            order.filled,
-            OrderStatus::Open,
-            None,
-            order.priority,
-        )
-        .await?;
-        tx.events(
-            game_id,
-            &[NewEvent {
-                account_id: Some(account_id),
-                instrument_id: Some(order.instrument_id),
-                order_id: Some(order_id),
-                price: order.price,
-                qty: Some(new_open_qty),
-                detail: "reduce".to_string(),
-                ..NewEvent::new(EventKind::Replace)
-            }],
-        )
-        .await?;
-        OrderAck {
-            order_id,
+        let mut write = BookWrite::empty(game_id, order.instrument_id);
+        write.order = Some(OrderWrite {
+            insert: false,
+            id: order.id,
+            account_id,
+            intent: order.intent,
+            market: order.price.is_none(),
+            tif: order.tif,
+            price: order.price,
+            qty: order.filled + new_open_qty,
+            filled: order.filled,
+            status: OrderStatus::Open,
+            reason: None,
+            priority: order.priority,
+        });
+        write.events.push(NewEvent {
+            account_id: Some(account_id),
+            instrument_id: Some(order.instrument_id),
+            order_id: Some(order.id),
+            price: order.price,
+            qty: Some(new_open_qty),
+            detail: "reduce".to_string(),
+            ..NewEvent::new(EventKind::Replace)
+        });
+        let ack = OrderAck {
+            order_id: order.id,
             status: OrderStatus::Open,
             filled: order.filled,
             open_qty: new_open_qty,
             fills: vec![],
             cancel_reason: None,
-        }
-    } else {
-        let spec = PlaceSpec {
-            game_id,
-            account_id,
-            instrument_id: order.instrument_id,
-            intent: order.intent,
-            order_type: OrderType::Limit { price },
-            tif: order.tif,
-            qty: new_open_qty,
-            stp: None,
-            liquidation: false,
         };
-        let book = tx
-            .book(order.instrument_id)
-            .await?
-            .ok_or(ExchangeError::UnknownInstrument)?;
-        place_in(&mut tx, &game, house, book, &spec, Target::Requeue(order)).await?
+        return Ok(Decided { write, ack });
+    }
+    let spec = PlaceSpec {
+        game_id,
+        account_id,
+        instrument_id: order.instrument_id,
+        intent: order.intent,
+        order_type: OrderType::Limit { price },
+        tif: order.tif,
+        qty: new_open_qty,
+        stp: None,
+        liquidation: false,
     };
-    tx.commit().await?;
-    Ok(ack)
+    let book = loaded.book.ok_or(ExchangeError::UnknownInstrument)?;
+    let read = Read {
+        view: loaded.view,
+        first: None,
+        trade_base: loaded.hint.trade_base,
+    };
+    place_in(tx, &game, house, book, read, &spec, Target::Requeue(order)).await
 }
 
 /// Cancels every open day order of a game's books; returns how many.

@@ -13,12 +13,14 @@
 pub mod audit;
 pub mod board;
 pub mod follow;
+pub mod load;
 pub mod script;
 pub mod tx;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+pub use load::{Crossing, LoadSpec, Loaded};
 pub use tx::{Locks, WriteTx};
 
 use crate::exchange::model::{
@@ -183,13 +185,16 @@ pub struct RestingRow {
     pub open_qty: i64,
 }
 
-/// Ids handed out with [`WriteTx::game_and_book`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ids handed out at the start of a write transaction ([`WriteTx::load`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdHint {
-    /// The id a new order in this transaction takes.
-    pub next_order: i64,
-    /// SQLite only: the highest trade id, so new trades take the ones after it.
-    pub last_trade: Option<i64>,
+    /// The id a new order in this transaction takes, when one was asked for.
+    pub next_order: Option<i64>,
+    /// New trades take the ids `trade_base + 1`, `trade_base + 2`, ... On SQLite (the write
+    /// lock is held) these are the next free rowids. On PostgreSQL the base is 0 and the ids
+    /// are placeholders: [`WriteTx::commit_book`] writes the trades with ids from the
+    /// sequence, maps the placeholders in ledger and event rows to them, and returns them.
+    pub trade_base: i64,
 }
 
 /// An instrument inside a write transaction, with its priority counter.
@@ -293,9 +298,10 @@ impl WriteTx {
             },
             next_priority: row.try_get("i_next")?,
         };
+        let last_trade: Option<i64> = row.try_get("last_trade")?;
         let hint = IdHint {
             next_order: row.try_get("next_order")?,
-            last_trade: row.try_get("last_trade")?,
+            trade_base: last_trade.unwrap_or(0),
         };
         Ok(Some((game_from_row(&row)?, house, book, hint)))
     }

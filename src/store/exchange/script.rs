@@ -1,9 +1,12 @@
-//! The write phase of one order as a single script of statements sent in one round trip.
+//! The write phase of one transaction on a book, sent in one round trip together with its
+//! `COMMIT`.
 //!
 //! Once the engine has decided everything (the order row, its trades, the makers' fills,
 //! self-trade cancels, cash, shares, ledger and events), there is nothing left to ask the
-//! database, so the statements go together as one `raw_sql` batch instead of one round trip
-//! each; that is most of the exchange's speed. Values are inlined as literals: integers
+//! database. On PostgreSQL the rows go as arrays to the function `ex_write` (migration 0009),
+//! whose statements the server plans once per connection, in `SELECT * FROM ex_write(...);
+//! COMMIT`; the function hands out the trade ids and returns them. On SQLite they go as one
+//! script of statements (`raw_sql`) before the commit. Values are inlined as literals: integers
 //! formatted here and the exchange's own fixed words and numbers (never text typed by a
 //! player), which [`text`] still quotes properly.
 
@@ -44,25 +47,45 @@ pub struct TradeWrite {
     pub taker_side: Side,
 }
 
-/// Everything one order changes.
+/// Everything one transaction on a book changes.
 #[derive(Debug, Clone)]
 pub struct BookWrite {
     pub game_id: i64,
     pub instrument_id: i64,
-    pub order: OrderWrite,
+    /// The order placed or replaced, if any.
+    pub order: Option<OrderWrite>,
     pub trades: Vec<TradeWrite>,
     /// (resting order, shares filled now).
     pub maker_fills: Vec<(i64, i64)>,
     /// (resting order, reason) cancelled by self-trade prevention.
     pub cancels: Vec<(i64, &'static str)>,
-    pub last_price: i64,
-    pub next_priority: i64,
+    /// The book's new last price and priority counter, if they change.
+    pub book: Option<(i64, i64)>,
     /// (account, instrument, delta).
     pub shares: Vec<(i64, i64, i64)>,
     /// (account, delta).
     pub cash: Vec<(i64, i64)>,
     pub ledger: Vec<LedgerEntry>,
     pub events: Vec<NewEvent>,
+}
+
+impl BookWrite {
+    /// Writes nothing yet: no order row, no trades, the book's counters unchanged.
+    pub fn empty(game_id: i64, instrument_id: i64) -> BookWrite {
+        BookWrite {
+            game_id,
+            instrument_id,
+            order: None,
+            trades: Vec::new(),
+            maker_fills: Vec::new(),
+            cancels: Vec::new(),
+            book: None,
+            shares: Vec::new(),
+            cash: Vec::new(),
+            ledger: Vec::new(),
+            events: Vec::new(),
+        }
+    }
 }
 
 /// A text literal, quoted.
@@ -87,69 +110,156 @@ fn net<K: Ord + Copy>(items: impl IntoIterator<Item = (K, i64)>) -> Vec<(K, i64)
     map.into_iter().filter(|&(_, d)| d != 0).collect()
 }
 
+/// `'{1,NULL,3}'::int8[]`.
+fn int_array(items: impl IntoIterator<Item = Option<i64>>) -> String {
+    let list: Vec<String> = items.into_iter().map(opt).collect();
+    format!("'{{{}}}'::int8[]", list.join(","))
+}
+
+/// `ARRAY['a','b']::text[]`.
+fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let list: Vec<String> = items.into_iter().map(text).collect();
+    if list.is_empty() {
+        "'{}'::text[]".to_string()
+    } else {
+        format!("ARRAY[{}]::text[]", list.join(","))
+    }
+}
+
 impl WriteTx {
-    /// Allocates the ids of a new order (if `new_order`) and of `trades` trades. On SQLite
-    /// the write lock is held, so the next rowids are free; on PostgreSQL the identity
-    /// sequences hand them out.
-    pub async fn allocate_ids(
-        &mut self,
-        new_order: bool,
-        trades: usize,
-    ) -> Result<(Option<i64>, Vec<i64>), StoreError> {
-        let trades_i = trades as i64;
+    /// Writes everything `w` says and commits, in one round trip on PostgreSQL. Returns the
+    /// ids of the new trades in the order of `w.trades` (see [`super::IdHint`]).
+    pub async fn commit_book(mut self, w: &BookWrite) -> Result<Vec<i64>, StoreError> {
+        if !w.events.is_empty() {
+            self.wrote_events = true;
+        }
+        let now = now_ms();
         match self.backend {
-            Backend::Sqlite => {
-                let row = sqlx::query(
-                    "SELECT (SELECT COALESCE(MAX(id), 0) FROM ex_orders) AS o, \
-                            (SELECT COALESCE(MAX(id), 0) FROM ex_trades) AS t",
-                )
-                .fetch_one(self.conn())
-                .await?;
-                let o: i64 = row.try_get("o")?;
-                let t: i64 = row.try_get("t")?;
-                Ok((
-                    new_order.then_some(o + 1),
-                    (1..=trades_i).map(|k| t + k).collect(),
-                ))
-            }
             Backend::Postgres => {
-                let first = if new_order { 0 } else { 1 };
-                if first > trades_i {
-                    return Ok((None, vec![]));
-                }
-                let rows = sqlx::query(
-                    "SELECT g, CASE WHEN g = 0 \
-                         THEN nextval(pg_get_serial_sequence('ex_orders', 'id')) \
-                         ELSE nextval(pg_get_serial_sequence('ex_trades', 'id')) END AS id \
-                     FROM generate_series(CAST($1 AS BIGINT), CAST($2 AS BIGINT)) AS g ORDER BY g",
-                )
-                .bind(first)
-                .bind(trades_i)
-                .fetch_all(self.conn())
-                .await?;
-                let mut order = None;
-                let mut ids = Vec::with_capacity(trades);
-                for r in rows {
-                    let g: i64 = r.try_get("g")?;
-                    let id: i64 = r.try_get("id")?;
-                    if g == 0 {
-                        order = Some(id);
-                    } else {
-                        ids.push(id);
-                    }
-                }
-                ids.sort_unstable();
-                Ok((order, ids))
+                let call = ex_write_call(w, now);
+                let pg = self
+                    .pg()
+                    .ok_or_else(|| super::corrupt("backend", "not PostgreSQL"))?;
+                let sql = format!("{}{call}COMMIT;", pg.take_pending());
+                let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await?;
+                pg.mark_ended();
+                let ids = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .collect::<Result<Vec<i64>, _>>()?;
+                self.committed().await?;
+                Ok(ids)
+            }
+            Backend::Sqlite => {
+                let script = sqlite_script(w, now);
+                self.finish_with(&script).await?;
+                Ok(w.trades.iter().map(|t| t.id).collect())
             }
         }
     }
+}
 
-    /// Writes everything one order changes, in one round trip.
-    pub async fn write_book(&mut self, w: &BookWrite) -> Result<(), StoreError> {
-        let now = now_ms();
-        let mut s = String::with_capacity(2048);
-        let o = &w.order;
-        // Writing into a String cannot fail; the results are ignored below for that reason.
+/// `SELECT * FROM ex_write(...);` for PostgreSQL. Trade ids in `w` are placeholders `1..=n`,
+/// which the function reads as positions in its trade arrays.
+fn ex_write_call(w: &BookWrite, now: i64) -> String {
+    let mut s = String::with_capacity(2048);
+    let _ = write!(
+        s,
+        "SELECT * FROM ex_write({}, {}, {now}, ",
+        w.game_id, w.instrument_id
+    );
+    match &w.order {
+        Some(o) => {
+            let _ = write!(
+                s,
+                "{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, ",
+                if o.insert { 1 } else { 2 },
+                o.id,
+                o.account_id,
+                text(o.intent.side().as_str()),
+                text(o.intent.as_str()),
+                text(if o.market { "market" } else { "limit" }),
+                text(o.tif.as_str()),
+                opt(o.price),
+                o.qty,
+                o.filled,
+                text(o.status.as_str()),
+                opt_text(o.reason),
+                o.priority,
+            );
+        }
+        None => s.push_str(
+            "0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ",
+        ),
+    }
+    match w.book {
+        Some((last, next)) => {
+            let _ = write!(s, "{last}, {next}, ");
+        }
+        None => s.push_str("NULL, NULL, "),
+    }
+    let t = &w.trades;
+    let _ = write!(
+        s,
+        "{}, {}, {}, {}, {}, ",
+        int_array(t.iter().map(|t| Some(t.price))),
+        int_array(t.iter().map(|t| Some(t.qty))),
+        int_array(t.iter().map(|t| Some(t.buy_order_id))),
+        int_array(t.iter().map(|t| Some(t.sell_order_id))),
+        text_array(t.iter().map(|t| t.taker_side.as_str())),
+    );
+    let fills = net(w.maker_fills.iter().copied());
+    let _ = write!(
+        s,
+        "{}, {}, {}, {}, ",
+        int_array(fills.iter().map(|&(id, _)| Some(id))),
+        int_array(fills.iter().map(|&(_, q)| Some(q))),
+        int_array(w.cancels.iter().map(|&(id, _)| Some(id))),
+        text_array(w.cancels.iter().map(|&(_, r)| r)),
+    );
+    let shares = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)));
+    let cash = net(w.cash.iter().copied());
+    let _ = write!(
+        s,
+        "{}, {}, {}, {}, {}, ",
+        int_array(shares.iter().map(|&((a, _), _)| Some(a))),
+        int_array(shares.iter().map(|&((_, i), _)| Some(i))),
+        int_array(shares.iter().map(|&(_, d)| Some(d))),
+        int_array(cash.iter().map(|&(a, _)| Some(a))),
+        int_array(cash.iter().map(|&(_, d)| Some(d))),
+    );
+    let l = &w.ledger;
+    let _ = write!(
+        s,
+        "{}, {}, {}, {}, {}, {}, ",
+        int_array(l.iter().map(|l| Some(l.account_id))),
+        int_array(l.iter().map(|l| l.instrument_id)),
+        int_array(l.iter().map(|l| Some(l.cash_delta))),
+        int_array(l.iter().map(|l| Some(l.share_delta))),
+        text_array(l.iter().map(|l| l.reason.as_str())),
+        int_array(l.iter().map(|l| l.trade_id)),
+    );
+    let e = &w.events;
+    let _ = write!(
+        s,
+        "{}, {}, {}, {}, {}, {}, {}, {});",
+        text_array(e.iter().map(|e| e.kind.as_str())),
+        int_array(e.iter().map(|e| e.account_id)),
+        int_array(e.iter().map(|e| e.instrument_id)),
+        int_array(e.iter().map(|e| e.order_id)),
+        int_array(e.iter().map(|e| e.trade_id)),
+        int_array(e.iter().map(|e| e.price)),
+        int_array(e.iter().map(|e| e.qty)),
+        text_array(e.iter().map(|e| e.detail.as_str())),
+    );
+    s
+}
+
+/// The statements of `w` for SQLite, in one script.
+fn sqlite_script(w: &BookWrite, now: i64) -> String {
+    let mut s = String::with_capacity(2048);
+    // Writing into a String cannot fail; the results are ignored below for that reason.
+    if let Some(o) = &w.order {
         if o.insert {
             let _ = writeln!(
                 s,
@@ -186,115 +296,113 @@ impl WriteTx {
                 o.id,
             );
         }
-        if !w.trades.is_empty() {
-            s.push_str(
-                "INSERT INTO ex_trades (id, game_id, instrument_id, price, qty, buy_order_id, \
-                 sell_order_id, taker_side, created_at) VALUES ",
-            );
-            for (k, t) in w.trades.iter().enumerate() {
-                let _ = write!(
-                    s,
-                    "{}({}, {}, {}, {}, {}, {}, {}, {}, {now})",
-                    if k > 0 { ", " } else { "" },
-                    t.id,
-                    w.game_id,
-                    w.instrument_id,
-                    t.price,
-                    t.qty,
-                    t.buy_order_id,
-                    t.sell_order_id,
-                    text(t.taker_side.as_str()),
-                );
-            }
-            s.push_str(";\n");
-        }
-        for &(id, qty) in &w.maker_fills {
-            let _ = writeln!(
+    }
+    if !w.trades.is_empty() {
+        s.push_str(
+            "INSERT INTO ex_trades (id, game_id, instrument_id, price, qty, buy_order_id, \
+             sell_order_id, taker_side, created_at) VALUES ",
+        );
+        for (k, t) in w.trades.iter().enumerate() {
+            let _ = write!(
                 s,
-                "UPDATE ex_orders SET filled = filled + {qty}, status = CASE WHEN filled + {qty} \
-                 >= qty THEN 'filled' ELSE status END, updated_at = {now} WHERE id = {id};"
+                "{}({}, {}, {}, {}, {}, {}, {}, {}, {now})",
+                if k > 0 { ", " } else { "" },
+                t.id,
+                w.game_id,
+                w.instrument_id,
+                t.price,
+                t.qty,
+                t.buy_order_id,
+                t.sell_order_id,
+                text(t.taker_side.as_str()),
             );
         }
-        for &(id, reason) in &w.cancels {
-            let _ = writeln!(
-                s,
-                "UPDATE ex_orders SET status = 'cancelled', reason = {}, updated_at = {now} \
-                 WHERE id = {id} AND status = 'open';",
-                text(reason)
-            );
-        }
+        s.push_str(";\n");
+    }
+    for &(id, qty) in &w.maker_fills {
         let _ = writeln!(
             s,
-            "UPDATE ex_instruments SET last_price = {}, next_priority = {} WHERE id = {};",
-            w.last_price, w.next_priority, w.instrument_id
+            "UPDATE ex_orders SET filled = filled + {qty}, status = CASE WHEN filled + {qty} \
+             >= qty THEN 'filled' ELSE status END, updated_at = {now} WHERE id = {id};"
         );
-        let shares = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)));
-        if !shares.is_empty() {
-            s.push_str("INSERT INTO ex_positions (account_id, instrument_id, qty) VALUES ");
-            for (k, ((a, i), d)) in shares.iter().enumerate() {
-                let _ = write!(s, "{}({a}, {i}, {d})", if k > 0 { ", " } else { "" });
-            }
-            s.push_str(
-                " ON CONFLICT (account_id, instrument_id) \
-                 DO UPDATE SET qty = ex_positions.qty + excluded.qty;",
-            );
-        }
-        for (account, d) in net(w.cash.iter().copied()) {
-            let _ = writeln!(
-                s,
-                "UPDATE ex_accounts SET cash = cash + {d} WHERE id = {account};"
-            );
-        }
-        if !w.ledger.is_empty() {
-            s.push_str(
-                "INSERT INTO ex_ledger (game_id, account_id, instrument_id, cash_delta, \
-                 share_delta, reason, trade_id, created_at) VALUES ",
-            );
-            for (k, l) in w.ledger.iter().enumerate() {
-                let _ = write!(
-                    s,
-                    "{}({}, {}, {}, {}, {}, {}, {}, {now})",
-                    if k > 0 { ", " } else { "" },
-                    w.game_id,
-                    l.account_id,
-                    opt(l.instrument_id),
-                    l.cash_delta,
-                    l.share_delta,
-                    text(l.reason.as_str()),
-                    opt(l.trade_id),
-                );
-            }
-            s.push_str(";\n");
-        }
-        if !w.events.is_empty() {
-            s.push_str(
-                "INSERT INTO ex_events (game_id, kind, account_id, instrument_id, order_id, \
-                 trade_id, price, qty, detail, created_at) VALUES ",
-            );
-            for (k, e) in w.events.iter().enumerate() {
-                let _ = write!(
-                    s,
-                    "{}({}, {}, {}, {}, {}, {}, {}, {}, {}, {now})",
-                    if k > 0 { ", " } else { "" },
-                    w.game_id,
-                    text(e.kind.as_str()),
-                    opt(e.account_id),
-                    opt(e.instrument_id),
-                    opt(e.order_id),
-                    opt(e.trade_id),
-                    opt(e.price),
-                    opt(e.qty),
-                    text(&e.detail),
-                );
-            }
-            s.push_str(";\n");
-            self.wrote_events = true;
-        }
-        // Through `Executor::execute` (a boxed, `Send` future) rather than `RawSql::execute`,
-        // whose generic `async fn` makes callers' futures fail the `Send` check when spawned.
-        sqlx::Executor::execute(self.conn(), sqlx::raw_sql(&s)).await?;
-        Ok(())
     }
+    for &(id, reason) in &w.cancels {
+        let _ = writeln!(
+            s,
+            "UPDATE ex_orders SET status = 'cancelled', reason = {}, updated_at = {now} \
+             WHERE id = {id} AND status = 'open';",
+            text(reason)
+        );
+    }
+    if let Some((last, next)) = w.book {
+        let _ = writeln!(
+            s,
+            "UPDATE ex_instruments SET last_price = {last}, next_priority = {next} WHERE id = {};",
+            w.instrument_id
+        );
+    }
+    let shares = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)));
+    if !shares.is_empty() {
+        s.push_str("INSERT INTO ex_positions (account_id, instrument_id, qty) VALUES ");
+        for (k, ((a, i), d)) in shares.iter().enumerate() {
+            let _ = write!(s, "{}({a}, {i}, {d})", if k > 0 { ", " } else { "" });
+        }
+        s.push_str(
+            " ON CONFLICT (account_id, instrument_id) \
+             DO UPDATE SET qty = ex_positions.qty + excluded.qty;",
+        );
+    }
+    for (account, d) in net(w.cash.iter().copied()) {
+        let _ = writeln!(
+            s,
+            "UPDATE ex_accounts SET cash = cash + {d} WHERE id = {account};"
+        );
+    }
+    if !w.ledger.is_empty() {
+        s.push_str(
+            "INSERT INTO ex_ledger (game_id, account_id, instrument_id, cash_delta, \
+             share_delta, reason, trade_id, created_at) VALUES ",
+        );
+        for (k, l) in w.ledger.iter().enumerate() {
+            let _ = write!(
+                s,
+                "{}({}, {}, {}, {}, {}, {}, {}, {now})",
+                if k > 0 { ", " } else { "" },
+                w.game_id,
+                l.account_id,
+                opt(l.instrument_id),
+                l.cash_delta,
+                l.share_delta,
+                text(l.reason.as_str()),
+                opt(l.trade_id),
+            );
+        }
+        s.push_str(";\n");
+    }
+    if !w.events.is_empty() {
+        s.push_str(
+            "INSERT INTO ex_events (game_id, kind, account_id, instrument_id, order_id, \
+             trade_id, price, qty, detail, created_at) VALUES ",
+        );
+        for (k, e) in w.events.iter().enumerate() {
+            let _ = write!(
+                s,
+                "{}({}, {}, {}, {}, {}, {}, {}, {}, {}, {now})",
+                if k > 0 { ", " } else { "" },
+                w.game_id,
+                text(e.kind.as_str()),
+                opt(e.account_id),
+                opt(e.instrument_id),
+                opt(e.order_id),
+                opt(e.trade_id),
+                opt(e.price),
+                opt(e.qty),
+                text(&e.detail),
+            );
+        }
+        s.push_str(";\n");
+    }
+    s
 }
 
 #[cfg(test)]
@@ -306,6 +414,17 @@ mod tests {
         assert_eq!(text("it's"), "'it''s'");
         assert_eq!(opt(None), "NULL");
         assert_eq!(opt_text(Some("x")), "'x'");
+    }
+
+    #[test]
+    fn arrays_are_literals() {
+        assert_eq!(
+            int_array([Some(1), None, Some(-3)]),
+            "'{1,NULL,-3}'::int8[]"
+        );
+        assert_eq!(int_array([]), "'{}'::int8[]");
+        assert_eq!(text_array(["a", "it's"]), "ARRAY['a','it''s']::text[]");
+        assert_eq!(text_array([]), "'{}'::text[]");
     }
 
     #[test]

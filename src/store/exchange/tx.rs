@@ -18,9 +18,18 @@
 //! events pokes a per-pool background task that sends one `pg_notify` in its own tiny
 //! transaction for any number of pokes that arrived meanwhile.
 //!
-//! A [`WriteTx`] that is dropped without `commit` (an error, or a cancelled future) rolls back:
-//! sqlx's `Transaction` queues the rollback on drop, and the pool flushes it (with a ping)
-//! before the connection can be handed out again.
+//! On PostgreSQL this type runs `BEGIN`, `COMMIT` and `ROLLBACK` itself on a pooled connection
+//! (rather than through sqlx's `Transaction`), so that they can share a round trip with other
+//! statements: the order path sends `BEGIN; SELECT * FROM ex_load(...)` and then
+//! `SELECT * FROM ex_write(...); COMMIT` (see [`super::load`] and [`super::script`]), two round
+//! trips per order. A transaction can also start lazily ([`WriteTx::begin_lazy`]): nothing is
+//! sent until its first statement, which carries the `BEGIN`.
+//!
+//! A [`WriteTx`] that is dropped without `commit` or `rollback` (a cancelled future, a `?` on
+//! a rare path) rolls back too. On SQLite sqlx's `Transaction` queues the rollback on drop. On
+//! PostgreSQL the connection is closed instead of returned to the pool, and the server rolls
+//! back (and releases the advisory locks) when it goes; the engine's hot paths call
+//! [`WriteTx::rollback`] on their errors, which keeps the connection.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -28,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::fcntl::{Flock, FlockArg};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, Transaction};
 
 use crate::store::{Backend, Db, StoreError};
@@ -39,13 +49,67 @@ const LOCK_CLASS_ACCOUNT: i32 = 0x4E58_0002;
 
 /// An open write transaction holding its locks.
 pub struct WriteTx {
-    pub(crate) tx: Transaction<'static, Any>,
+    inner: Inner,
     pub(crate) backend: Backend,
     /// Whether events were written, so followers need waking after commit.
     pub(crate) wrote_events: bool,
     pool: sqlx::AnyPool,
-    /// Declared after `tx` so the transaction (and its rollback) goes first on drop.
+    /// Declared after `inner` so the transaction (and its rollback) goes first on drop.
     _gate: Option<GateGuard>,
+}
+
+/// The connection of a [`WriteTx`] and who manages its transaction.
+enum Inner {
+    /// SQLite: sqlx's transaction (rolled back on drop).
+    Sqlite(Transaction<'static, Any>),
+    /// PostgreSQL: our own `BEGIN`/`COMMIT` on a pooled connection.
+    Pg(PgConn),
+}
+
+/// A pooled PostgreSQL connection with the state of the transaction this type runs on it.
+pub(crate) struct PgConn {
+    conn: PoolConnection<Any>,
+    /// Statements (`BEGIN` and lock statements) not sent yet; they go with the first query.
+    pending: String,
+    /// Whether a `BEGIN` may have been sent with no `COMMIT` or `ROLLBACK` after it.
+    open: bool,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if self.open {
+            // The transaction may still be open on the server: never hand this connection
+            // to someone else. Closing it makes the server roll back and drop the locks.
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl PgConn {
+    /// Takes the statements still waiting to be sent (empty if none), to prefix a query
+    /// with; from here on the transaction counts as open.
+    pub(crate) fn take_pending(&mut self) -> String {
+        self.open = true;
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The connection, with any waiting statements sent first.
+    async fn ready(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
+        if !self.pending.is_empty() {
+            let sql = self.take_pending();
+            sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
+        }
+        Ok(&mut *self.conn)
+    }
+
+    /// Runs `sql` (which ends the transaction) and marks the transaction closed on success.
+    async fn finish(&mut self, sql: &str) -> Result<(), StoreError> {
+        let pending = self.take_pending();
+        let sql = format!("{pending}{sql}");
+        sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
+        self.open = false;
+        Ok(())
+    }
 }
 
 /// What a write transaction locks besides the rows it touches.
@@ -60,21 +124,34 @@ pub struct Locks {
 impl WriteTx {
     /// Begins a write transaction and takes the locks.
     pub async fn begin(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
+        let mut tx = WriteTx::begin_lazy(db, locks).await?;
+        if let Inner::Pg(pg) = &mut tx.inner {
+            pg.ready().await?;
+        }
+        Ok(tx)
+    }
+
+    /// Begins a write transaction whose `BEGIN` and locks (on PostgreSQL) go with its first
+    /// statement. On SQLite this is [`WriteTx::begin`].
+    pub async fn begin_lazy(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
         match db.backend() {
             Backend::Postgres => {
-                // BEGIN and the locks go in one round trip (a simple query may hold several
-                // statements). Accounts before books, always in this order, so lock waits
-                // cannot form a cycle. The keys are integers formatted here.
-                let mut begin = String::from("BEGIN;");
+                // Accounts before books, always in this order, so lock waits cannot form a
+                // cycle. The keys are integers formatted here.
+                let mut pending = String::from("BEGIN;");
                 if let Some(account) = locks.account {
-                    begin.push_str(&advisory_sql(LOCK_CLASS_ACCOUNT, account));
+                    pending.push_str(&advisory_sql(LOCK_CLASS_ACCOUNT, account));
                 }
                 if let Some(instrument) = locks.instrument {
-                    begin.push_str(&advisory_sql(LOCK_CLASS_BOOK, instrument));
+                    pending.push_str(&advisory_sql(LOCK_CLASS_BOOK, instrument));
                 }
-                let tx = db.pool().begin_with(begin).await?;
+                let conn = db.pool().acquire().await?;
                 Ok(WriteTx {
-                    tx,
+                    inner: Inner::Pg(PgConn {
+                        conn,
+                        pending,
+                        open: false,
+                    }),
                     backend: Backend::Postgres,
                     wrote_events: false,
                     pool: db.pool().clone(),
@@ -86,7 +163,7 @@ impl WriteTx {
                 let guard = gate.enter().await?;
                 let tx = db.pool().begin_with("BEGIN IMMEDIATE").await?;
                 Ok(WriteTx {
-                    tx,
+                    inner: Inner::Sqlite(tx),
                     backend: Backend::Sqlite,
                     wrote_events: false,
                     pool: db.pool().clone(),
@@ -98,14 +175,41 @@ impl WriteTx {
 
     /// Commits; the locks go with the transaction.
     pub async fn commit(self) -> Result<(), StoreError> {
+        self.finish_with("").await
+    }
+
+    /// Runs `statements` (PostgreSQL: in the same round trip as the `COMMIT`), then commits.
+    pub(crate) async fn finish_with(mut self, statements: &str) -> Result<(), StoreError> {
+        match &mut self.inner {
+            Inner::Pg(pg) => {
+                // A lazy transaction that never sent anything has nothing to commit.
+                if pg.open || !statements.is_empty() {
+                    pg.finish(&format!("{statements}COMMIT;")).await?;
+                }
+            }
+            Inner::Sqlite(tx) => {
+                if !statements.is_empty() {
+                    sqlx::Executor::execute(&mut **tx, sqlx::raw_sql(statements)).await?;
+                }
+            }
+        }
+        self.committed().await
+    }
+
+    /// Marks the end of a transaction whose `COMMIT` (PostgreSQL) was already sent, or
+    /// commits (SQLite); then releases the gate and wakes followers.
+    pub(crate) async fn committed(self) -> Result<(), StoreError> {
         let WriteTx {
-            tx,
+            inner,
             _gate,
             backend,
             wrote_events,
             pool,
         } = self;
-        tx.commit().await?;
+        match inner {
+            Inner::Sqlite(tx) => tx.commit().await?,
+            Inner::Pg(pg) => drop(pg),
+        }
         drop(_gate);
         if wrote_events && backend == Backend::Postgres {
             wake_followers(&pool);
@@ -113,9 +217,58 @@ impl WriteTx {
         Ok(())
     }
 
-    /// The connection, for queries.
+    /// Rolls back. A failure to roll back is logged: the connection is then closed rather
+    /// than reused, which rolls back on the server just the same.
+    pub async fn rollback(self) {
+        let WriteTx { inner, _gate, .. } = self;
+        let result = match inner {
+            Inner::Sqlite(tx) => tx.rollback().await.map_err(StoreError::from),
+            Inner::Pg(mut pg) => {
+                if pg.open {
+                    // Whatever was pending never ran; only what was sent needs undoing.
+                    pg.pending.clear();
+                    pg.finish("ROLLBACK;").await
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "rollback failed; the connection is closed instead");
+        }
+    }
+
+    /// The connection, for queries. On PostgreSQL a lazily begun transaction must have sent
+    /// its first statement already (every statement after [`WriteTx::begin`] may use this).
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+        match &mut self.inner {
+            Inner::Sqlite(tx) => tx,
+            Inner::Pg(pg) => {
+                debug_assert!(pg.pending.is_empty(), "a lazy transaction was not begun");
+                &mut pg.conn
+            }
+        }
+    }
+
+    /// The PostgreSQL connection state, for statements that carry `BEGIN` or `COMMIT`
+    /// themselves; `None` on SQLite.
+    pub(crate) fn pg(&mut self) -> Option<&mut PgConn> {
+        match &mut self.inner {
+            Inner::Pg(pg) => Some(pg),
+            Inner::Sqlite(_) => None,
+        }
+    }
+}
+
+impl PgConn {
+    /// The connection itself (the caller sends any pending statements with its query).
+    pub(crate) fn raw(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.conn
+    }
+
+    /// Marks the transaction as ended by a `COMMIT` the caller sent.
+    pub(crate) fn mark_ended(&mut self) {
+        self.open = false;
     }
 }
 
@@ -159,7 +312,8 @@ fn wake_followers(pool: &sqlx::AnyPool) {
 }
 
 /// One advisory-lock statement. The two-key form keeps our locks apart from anyone else's; ids
-/// wrap into 31 bits, which at worst makes two books share a lock (slower, never wrong).
+/// wrap into 31 bits, which at worst makes two books share a lock (slower, never wrong). The
+/// function `ex_load` (migration 0009) takes the same locks with the same classes and keys.
 fn advisory_sql(class: i32, id: i64) -> String {
     let key = id.rem_euclid(i64::from(i32::MAX));
     format!("SELECT 1 FROM pg_advisory_xact_lock({class}, {key});")
