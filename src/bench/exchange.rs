@@ -313,6 +313,10 @@ pub async fn run_bench(args: BenchArgs) -> Result<(), BenchError> {
     for &clients in &args.clients {
         let players: Vec<i64> = (1..=clients as i64).collect();
         let game = setup_game(&ex, args.instruments, &players).await?;
+        // Like pgbench before its own runs: fresh statistics, no dead rows from the last run.
+        crate::store::exchange::vacuum_analyze(ex.db())
+            .await
+            .map_err(ExchangeError::from)?;
         let r = run_clients(&exe, &args, game, clients).await?;
         let audit = ex.audit(Some(game)).await?;
         if !audit.is_empty() {

@@ -1033,3 +1033,18 @@ mod tests {
         assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }
+
+/// Refreshes the exchange tables' planner statistics and, on PostgreSQL, clears their dead
+/// rows, as `pgbench` does to its own tables before a run. For load tools: a server with
+/// autovacuum off (or lagging) otherwise plans a fresh book from an empty table's statistics.
+pub async fn vacuum_analyze(db: &Db) -> Result<(), StoreError> {
+    let sql = match db.backend() {
+        Backend::Postgres => {
+            "VACUUM ANALYZE ex_games, ex_instruments, ex_accounts, ex_positions, ex_orders, \
+             ex_trades, ex_ledger, ex_events"
+        }
+        Backend::Sqlite => "ANALYZE",
+    };
+    sqlx::raw_sql(sql).execute(db.pool()).await?;
+    Ok(())
+}
