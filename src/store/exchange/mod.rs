@@ -1024,16 +1024,6 @@ pub async fn last_event_seq(db: &Db) -> Result<i64, StoreError> {
     Ok(row.try_get("s")?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_number_rows_and_columns() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-    }
-}
-
 /// Refreshes the exchange tables' planner statistics and, on PostgreSQL, clears their dead
 /// rows, as `pgbench` does to its own tables before a run. For load tools: a server with
 /// autovacuum off (or lagging) otherwise plans a fresh book from an empty table's statistics.
@@ -1047,4 +1037,14 @@ pub async fn vacuum_analyze(db: &Db) -> Result<(), StoreError> {
     };
     sqlx::raw_sql(sql).execute(db.pool()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_and_columns() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 }
