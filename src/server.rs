@@ -320,54 +320,63 @@ async fn relay_news(
     shutdown: CancellationToken,
 ) {
     let mut game: Option<i64> = None;
-    let mut after = 0;
-    let mut checked: Option<tokio::time::Instant> = None;
-    let mut poll = tokio::time::interval(NEWS_POLL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wire: Option<mpsc::Receiver<crate::market::NewsItem>> = None;
+    // At start-up the wire's old news is not news; a season that begins later is followed
+    // from its first headline.
+    let mut startup = true;
     loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = poll.tick() => {}
+        match market.current_game().await {
+            Ok(current) if current != game => {
+                wire = None;
+                game = None;
+                if let Some(g) = current {
+                    let after = if startup {
+                        market
+                            .latest_news(g, 1)
+                            .await
+                            .map(|l| l.first().map_or(0, |n| n.tick))
+                    } else {
+                        Ok(0)
+                    };
+                    match after {
+                        Ok(after) => {
+                            wire = Some(market.follow_news(g, after, NEWS_POLL));
+                            game = current;
+                            startup = false;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "news relay: read failed"),
+                    }
+                } else {
+                    startup = false;
+                }
+            }
+            Ok(_) => startup = false,
+            Err(e) => tracing::warn!(error = %e, "news relay: no current season"),
         }
-        let every = if game.is_some() {
+        let recheck = tokio::time::sleep(if game.is_some() {
             SEASON_CHECK
         } else {
             SEASON_WAIT
-        };
-        if checked.is_none_or(|t| t.elapsed() >= every) {
-            // At start-up the wire's old news is not news; a season that begins later is
-            // followed from its first headline.
-            let startup = checked.is_none();
-            checked = Some(tokio::time::Instant::now());
-            match market.current_game().await {
-                Ok(current) if current != game => {
-                    game = current;
-                    after = match current {
-                        Some(_) if !startup => 0,
-                        Some(g) => match market.latest_news(g, 1).await {
-                            Ok(latest) => latest.first().map_or(0, |n| n.tick),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "news relay: read failed");
-                                game = None;
-                                continue;
-                            }
-                        },
-                        None => 0,
-                    };
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "news relay: no current season"),
-            }
-        }
-        let Some(g) = game else { continue };
-        match market.news_after_tick(g, after, 50).await {
-            Ok(items) => {
-                for item in items {
-                    after = item.tick;
+        });
+        tokio::pin!(recheck);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = &mut recheck => break,
+                Some(item) = next_news(wire.as_mut()) => {
                     nodes.broadcast("NEWS FLASH", &item.headline);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "news relay: read failed"),
         }
+    }
+}
+
+/// The next headline, or never without a wire.
+async fn next_news(
+    wire: Option<&mut mpsc::Receiver<crate::market::NewsItem>>,
+) -> Option<crate::market::NewsItem> {
+    match wire {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -86,6 +86,8 @@ pub struct App {
     market: Option<Market>,
     /// The latest news line (`screens::news_line`), shown on the board's news row.
     headline: Option<String>,
+    /// When the season ends (a season keeps its first dates, so it is read once).
+    season_ends_at: Option<i64>,
 }
 
 impl App {
@@ -106,6 +108,7 @@ impl App {
             instruments: Vec::new(),
             market,
             headline: None,
+            season_ends_at: None,
         }
     }
 
@@ -125,6 +128,13 @@ impl App {
     async fn main(&mut self) -> Result<(), Stop> {
         self.instruments = self.ex.instruments(self.game.id).await.unwrap_or_default();
         self.follow_news().await;
+        self.season_ends_at = match crate::store::seasons::get(self.ex.db(), self.game.id).await {
+            Ok(season) => season.map(|s| s.ends_at),
+            Err(e) => {
+                tracing::warn!(error = %e, "season dates unavailable");
+                None
+            }
+        };
         let mut notice: Notice = None;
         loop {
             let key = match self.board(notice.take()).await {
@@ -183,9 +193,7 @@ impl App {
             minutes_left: self.term.minutes_left(),
             session: self.session_clock().await,
             unread: crate::store::inbox::unread_count(self.ex.db(), self.player.id).await?,
-            season_left_ms: crate::store::seasons::get(self.ex.db(), self.game.id)
-                .await?
-                .map(|s| s.ends_at - crate::store::now_ms()),
+            season_left_ms: self.season_ends_at.map(|t| t - crate::store::now_ms()),
         })
     }
 
@@ -644,6 +652,10 @@ impl App {
         let Some(market) = self.market.clone() else {
             return;
         };
+        // A game without a simulation has no wire.
+        if market.clock(self.game.id).await.is_err() {
+            return;
+        }
         let latest = match market.latest_news(self.game.id, 1).await {
             Ok(latest) => latest,
             Err(e) => {
@@ -651,9 +663,6 @@ impl App {
                 return;
             }
         };
-        if market.clock(self.game.id).await.is_err() {
-            return;
-        }
         let after = latest.first().map_or(0, |n| n.tick);
         self.headline = latest
             .into_iter()

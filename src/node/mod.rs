@@ -291,11 +291,6 @@ impl NodeGuard {
         self.manager.update(self.node, |s| s.caps = caps);
     }
 
-    /// The next message for this node's caller. Cancel-safe.
-    pub async fn recv_message(&mut self) -> Option<NodeMessage> {
-        self.inbox.recv().await
-    }
-
     /// The next message or broadcast for this node's caller. Cancel-safe.
     pub async fn recv(&mut self) -> Option<Delivery> {
         loop {
@@ -394,7 +389,7 @@ mod tests {
             text: "buy low".into(),
         };
         nodes.send_message(1, message.clone()).unwrap();
-        assert_eq!(one.recv_message().await.unwrap(), message);
+        assert_eq!(one.recv().await, Some(Delivery::Message(message.clone())));
         assert_eq!(
             nodes.send_message(2, message.clone()),
             Err(SendError::NodeFree(2))
