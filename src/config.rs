@@ -154,6 +154,11 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Largest number of pooled connections this process keeps open.
     pub max_connections: u32,
+    /// Whether `serve` runs an order writer (on `exchange.sock` in the nodes folder) that the
+    /// NuggetNet doors it starts send their orders to, so that many callers' orders share
+    /// commits and queue fairly (see `exchange::writer`). Off: every door runs its own
+    /// transactions.
+    pub order_writer: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -161,6 +166,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: "sqlite://data/nuggetnet.db".into(),
             max_connections: 8,
+            order_writer: true,
         }
     }
 }

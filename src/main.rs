@@ -73,6 +73,9 @@ enum Command {
         /// Idle time-out in seconds.
         #[arg(long, default_value_t = 300)]
         idle_secs: u64,
+        /// The BBS's order writer socket (empty or absent: trade directly).
+        #[arg(long)]
+        writer: Option<PathBuf>,
     },
     /// The market simulation: run it, start a game, and the sysop's controls.
     Market {
@@ -88,6 +91,9 @@ enum Command {
     /// Places random orders (used by `bench exchange` and the multi-process tests).
     #[command(hide = true)]
     ExchangeWorker(nuggetnet::bench::exchange::WorkerArgs),
+    /// Runs an order writer alone on a Unix socket (used by `bench exchange`).
+    #[command(hide = true)]
+    ExchangeWriter(nuggetnet::bench::exchange::WriterArgs),
 }
 
 #[derive(Subcommand)]
@@ -272,6 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("audit passed");
         }
         Command::ExchangeWorker(args) => nuggetnet::bench::exchange::run_worker(args).await?,
+        Command::ExchangeWriter(args) => nuggetnet::bench::exchange::run_writer(args).await?,
         Command::Door {
             dropfile,
             config,
@@ -280,6 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             telnet,
             system,
             idle_secs,
+            writer,
         } => {
             // The dropfile first: a bad one must be reported before anything else happens.
             let info = nuggetnet::game::read_dropfile(&dropfile)?;
@@ -299,6 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 telnet,
                 system,
                 idle: std::time::Duration::from_secs(idle_secs.max(10)),
+                writer: writer.filter(|p| !p.as_os_str().is_empty()),
             };
             let end = nuggetnet::game::run(&opts, &info, io).await?;
             tracing::info!(?end, "door call ended");
@@ -438,6 +447,13 @@ async fn market(
                 report.quantile(1.0),
                 report.tick_ms.len(),
                 report.actions as f64 / report.tick_ms.len().max(1) as f64
+            );
+            println!(
+                "phase p50: plan {:.1} ms, claim {:.1} ms, NPC orders {:.1} ms, snapshot {:.1} ms",
+                report.phase_p50(|p| p.plan_us),
+                report.phase_p50(|p| p.claim_us),
+                report.phase_p50(|p| p.orders_us),
+                report.phase_p50(|p| p.snapshot_us),
             );
         }
     }

@@ -71,6 +71,11 @@ impl Server {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let nodes = NodeManager::new(config.bbs.nodes.min(crate::config::MAX_NODES) as u16);
+        let order_writer = if config.database.order_writer {
+            start_order_writer(nodes_dir, &db, &tracker, &shutdown).await
+        } else {
+            None
+        };
         let ctx = Arc::new(Context {
             art: Art {
                 ansi_dir: config.bbs.ansi_dir.clone(),
@@ -82,6 +87,7 @@ impl Server {
             nodes,
             shutdown: shutdown.clone(),
             door_slots: crate::door::DoorSlots::new(),
+            order_writer,
         });
         let limiter = IpLimiter::new(ctx.config.limits.per_ip);
 
@@ -201,6 +207,11 @@ impl Server {
         &self.ctx.db
     }
 
+    /// The order writer's socket, if this node manager runs one.
+    pub fn order_writer(&self) -> Option<&std::path::Path> {
+        self.ctx.order_writer.as_deref()
+    }
+
     /// Where transports other than the TCP listeners hand over their callers.
     pub fn intake(&self) -> mpsc::Sender<Incoming> {
         self.intake.clone()
@@ -229,6 +240,41 @@ impl Server {
 }
 
 /// Runs the BBS until SIGINT or SIGTERM, then shuts down gracefully.
+/// Starts the order writer on `exchange.sock` in the nodes folder; returns its socket. A
+/// writer that cannot start is logged and left out: doors then trade directly.
+async fn start_order_writer(
+    nodes_dir: &std::path::Path,
+    db: &Db,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Option<std::path::PathBuf> {
+    let path = std::path::absolute(nodes_dir.join("exchange.sock")).ok()?;
+    match crate::exchange::writer::bind(&path).await {
+        Ok(listener) => {
+            tracing::info!(socket = %path.display(), "order writer listening");
+            let ex = crate::exchange::Exchange::new(db.clone());
+            let stop = shutdown.child_token();
+            let socket = path.clone();
+            tracker.spawn(async move {
+                let stats = crate::exchange::writer::serve(ex, listener, stop).await;
+                let _ = std::fs::remove_file(&socket);
+                tracing::info!(
+                    orders = stats.orders,
+                    batches = stats.batches,
+                    retried = stats.retried,
+                    "order writer stopped"
+                );
+            });
+            Some(path)
+        }
+        Err(e) => {
+            tracing::warn!(socket = %path.display(), error = %e,
+                "no order writer; doors trade directly");
+            None
+        }
+    }
+}
+
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let server = Server::start(config).await?;
     wait_for_signal().await?;

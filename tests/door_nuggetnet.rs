@@ -73,6 +73,17 @@ async fn caller_trades_in_nuggetnet_and_returns_to_the_door_menu() {
     c.send(b"Q").await;
     c.expect("Main Menu").await;
 
+    // The door sent its order through the node manager's order writer, which is still there.
+    let socket = t
+        .server
+        .order_writer()
+        .expect("an order writer runs by default");
+    assert!(
+        std::os::unix::net::UnixStream::connect(socket).is_ok(),
+        "{}",
+        socket.display()
+    );
+
     // The trade is on the BBS's exchange, for the player (this BBS, this handle).
     let tape = ex.tape(game, "JUNK", 10).await.unwrap();
     assert!(

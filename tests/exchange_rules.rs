@@ -527,3 +527,89 @@ async fn audit_names_what_was_tampered_with() {
     let v = f.ex.audit(Some(f.game)).await.unwrap();
     assert!(v.iter().any(|v| v.rule == "crossed-book"), "{v:?}");
 }
+
+#[tokio::test]
+async fn a_batch_trades_in_order_commits_together_and_refusals_write_nothing() {
+    let f = setup(GameRules::default()).await;
+    let alice = f.ex.account(f.game, ALICE).await.unwrap().id;
+    let bob = f.ex.account(f.game, BOB).await.unwrap().id;
+    let nugt = f.ex.instrument(f.game, "NUGT").await.unwrap().id;
+    let mut batch = f.ex.begin_batch(&[bob, alice], &[nugt]).await.unwrap();
+
+    // Alice's ask rests; Bob's bid trades against it inside the same batch.
+    let sell = limit("NUGT", Intent::Sell, 10, 1_000);
+    let ask = match batch.place(f.game, alice, nugt, &sell).await.unwrap() {
+        Done::Ack(a) => a.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ask.status, OrderStatus::Open);
+    let buy = limit("NUGT", Intent::Buy, 4, 1_000);
+    batch.place(f.game, bob, nugt, &buy).await.unwrap();
+    // Refusals write nothing and leave the batch going.
+    let wild = limit("NUGT", Intent::Buy, 1, 5_000);
+    let err = batch.place(f.game, bob, nugt, &wild).await.unwrap_err();
+    assert!(matches!(err, ExchangeError::OutsideCollar { .. }), "{err}");
+    let err = batch
+        .cancel(f.game, Some(bob), ask.order_id, CancelReason::User)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExchangeError::NotYourOrder), "{err}");
+    // A size cut of what is left (6 of 10), then a replace that crosses nothing.
+    let cut = batch
+        .replace(f.game, alice, ask.order_id, None, 3)
+        .await
+        .unwrap();
+    assert_eq!(cut.status(), OrderStatus::Open);
+    batch
+        .replace(f.game, alice, ask.order_id, Some(1_005), 3)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 4);
+
+    // Nothing shows before the commit.
+    assert!(f.ex.tape(f.game, "NUGT", 10).await.unwrap().is_empty());
+    assert!(f
+        .ex
+        .orders(f.game, ALICE, false, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let done = batch.commit().await.unwrap();
+    assert_eq!(done.len(), 4);
+    let tape = f.ex.tape(f.game, "NUGT", 10).await.unwrap();
+    assert_eq!(tape.len(), 1);
+    match &done[1] {
+        Done::Ack(a) => {
+            assert_eq!(a.status, OrderStatus::Filled);
+            assert_eq!(a.fills.len(), 1);
+            // The acknowledgement carries the stored trade id, not a placeholder.
+            assert_eq!(a.fills[0].trade_id, tape[0].id);
+            assert_eq!((a.fills[0].price, a.fills[0].qty), (1_000, 4));
+        }
+        other => panic!("{other:?}"),
+    }
+    let book = f.ex.book(f.game, "NUGT", 5).await.unwrap();
+    assert_eq!(
+        book.asks,
+        vec![Level {
+            price: 1_005,
+            qty: 3,
+            orders: 1
+        }]
+    );
+    assert_eq!(f.qty(BOB, "NUGT").await, 1_004);
+    f.assert_clean().await;
+
+    // A batch rolled back leaves no trace.
+    let mut batch = f.ex.begin_batch(&[bob], &[nugt]).await.unwrap();
+    let lift = limit("NUGT", Intent::Buy, 3, 1_005);
+    batch.place(f.game, bob, nugt, &lift).await.unwrap();
+    batch.rollback().await;
+    assert_eq!(f.ex.tape(f.game, "NUGT", 10).await.unwrap().len(), 1);
+    assert_eq!(f.qty(BOB, "NUGT").await, 1_004);
+    // And the book takes orders again at once (the batch's locks are gone).
+    let ack = f.place(BOB, limit("NUGT", Intent::Buy, 3, 1_005)).await;
+    assert_eq!(ack.status, OrderStatus::Filled);
+    f.assert_clean().await;
+}

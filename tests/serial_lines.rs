@@ -605,8 +605,11 @@ async fn thirty_two_virtual_modem_lines_carry_calls_at_once() {
     for s in sessions {
         calls.push(timeout(Duration::from_secs(10), s).await.unwrap().unwrap());
     }
+    // Keep the callers' ends open: dropping one hangs its line up, and it would leave the
+    // connected state before the count below.
+    let mut callers = Vec::new();
     for d in dialers {
-        timeout(Duration::from_secs(10), d).await.unwrap().unwrap();
+        callers.push(timeout(Duration::from_secs(10), d).await.unwrap().unwrap());
     }
     // Each driver records its state a moment after the bytes flow; give a loaded machine time.
     let mut connected = 0;
@@ -622,6 +625,7 @@ async fn thirty_two_virtual_modem_lines_carry_calls_at_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(connected, LINES);
+    drop(callers);
     drop(calls);
     shutdown.cancel();
     tracker.close();

@@ -44,6 +44,52 @@ pub struct WorkerArgs {
     /// Seconds to run when `--orders` is 0.
     #[arg(long, default_value_t = 0)]
     pub seconds: u64,
+    /// Send the orders to the order writer on this Unix socket.
+    #[arg(long)]
+    pub writer: Option<std::path::PathBuf>,
+}
+
+/// Arguments of the hidden order-writer subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WriterArgs {
+    /// Database URL.
+    #[arg(long)]
+    pub url: String,
+    /// The Unix socket to serve on.
+    #[arg(long)]
+    pub socket: std::path::PathBuf,
+}
+
+/// Runs an order writer until SIGTERM or Ctrl-C; prints `ready` once it listens.
+pub async fn run_writer(args: WriterArgs) -> Result<(), BenchError> {
+    let ex = Exchange::connect(&args.url, 2).await?;
+    let listener = crate::exchange::writer::bind(&args.socket).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        stop.cancel();
+    });
+    println!("ready");
+    std::io::stdout().flush()?;
+    let stats = crate::exchange::writer::serve(ex, listener, shutdown).await;
+    let _ = std::fs::remove_file(&args.socket);
+    eprintln!(
+        "order writer: {} orders in {} batches ({:.1} a batch), {} batches run again order by order",
+        stats.orders,
+        stats.batches,
+        stats.orders as f64 / stats.batches.max(1) as f64,
+        stats.retried
+    );
+    Ok(())
 }
 
 /// Why the worker or the bench stopped.
@@ -72,7 +118,10 @@ pub async fn run_worker(args: WorkerArgs) -> Result<(), BenchError> {
     if args.players.is_empty() {
         return Err(BenchError::Failed("no --players given".into()));
     }
-    let ex = Exchange::connect(&args.url, 2).await?;
+    let mut ex = Exchange::connect(&args.url, 2).await?;
+    if let Some(path) = &args.writer {
+        ex = ex.with_writer(path);
+    }
     let instruments = ex.instruments(args.game).await?;
     if instruments.is_empty() {
         return Err(BenchError::Failed("the game has no instruments".into()));
@@ -135,7 +184,10 @@ pub async fn run_worker(args: WorkerArgs) -> Result<(), BenchError> {
         };
         let us = t0.elapsed().as_micros();
         if let Err(e) = result {
-            if matches!(e, ExchangeError::Store(_)) {
+            if matches!(
+                e,
+                ExchangeError::Store(_) | ExchangeError::Internal | ExchangeError::NoAnswer
+            ) {
                 return Err(e.into());
             }
         }
@@ -276,6 +328,10 @@ pub struct BenchArgs {
     /// Skip the pgbench comparison.
     #[arg(long)]
     pub no_pgbench: bool,
+    /// How the clients' orders reach the database: `direct` (each process runs its own
+    /// transactions) and/or `writer` (through one order writer process, batching).
+    #[arg(long, value_delimiter = ',', default_value = "direct,writer")]
+    pub paths: Vec<String>,
 }
 
 /// Results of one run.
@@ -308,34 +364,111 @@ pub async fn run_bench(args: BenchArgs) -> Result<(), BenchError> {
     } else {
         "SQLite"
     };
-    println!("| backend | clients | orders/s | p50 ms | p99 ms | p99.9 ms | max ms | pgbench tpcb-like tps |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for &clients in &args.clients {
-        let players: Vec<i64> = (1..=clients as i64).collect();
-        let game = setup_game(&ex, args.instruments, &players).await?;
-        // Like pgbench before its own runs: fresh statistics, no dead rows from the last run.
-        crate::store::exchange::vacuum_analyze(ex.db())
-            .await
-            .map_err(ExchangeError::from)?;
-        let r = run_clients(&exe, &args, game, clients).await?;
-        let audit = ex.audit(Some(game)).await?;
-        if !audit.is_empty() {
-            return Err(BenchError::Failed(format!("audit failed: {:?}", audit)));
+    for path in &args.paths {
+        if path != "direct" && path != "writer" {
+            return Err(BenchError::Failed(format!(
+                "unknown path {path:?}: use direct and/or writer"
+            )));
         }
-        let pgbench = if backend == "PostgreSQL" && !args.no_pgbench {
-            run_pgbench(&args.url, clients, args.seconds)
+    }
+    println!("| backend | path | clients | orders/s | p50 ms | p99 ms | p99.9 ms | max ms | pgbench tpcb-like tps |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &clients in &args.clients {
+        let mut pgbench = None;
+        for path in &args.paths {
+            let players: Vec<i64> = (1..=clients as i64).collect();
+            let game = setup_game(&ex, args.instruments, &players).await?;
+            // Like pgbench before its own runs: fresh statistics, no dead rows from the last run.
+            crate::store::exchange::vacuum_analyze(ex.db())
                 .await
-                .map(|t| format!("{t:.0}"))
-                .unwrap_or_else(|e| format!("n/a ({e})"))
-        } else {
-            "-".to_string()
-        };
-        println!(
-            "| {backend} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {pgbench} |",
-            r.clients, r.per_second, r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms
-        );
+                .map_err(ExchangeError::from)?;
+            let r = if path == "writer" {
+                let writer = Writer::start(&exe, &args.url).await?;
+                let r = run_clients(&exe, &args, game, clients, Some(&writer.socket)).await;
+                writer.stop().await;
+                r?
+            } else {
+                run_clients(&exe, &args, game, clients, None).await?
+            };
+            let audit = ex.audit(Some(game)).await?;
+            if !audit.is_empty() {
+                return Err(BenchError::Failed(format!("audit failed: {:?}", audit)));
+            }
+            if pgbench.is_none() {
+                pgbench = Some(if backend == "PostgreSQL" && !args.no_pgbench {
+                    run_pgbench(&args.url, clients, args.seconds)
+                        .await
+                        .map(|t| format!("{t:.0}"))
+                        .unwrap_or_else(|e| format!("n/a ({e})"))
+                } else {
+                    "-".to_string()
+                });
+            }
+            println!(
+                "| {backend} | {path} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                r.clients,
+                r.per_second,
+                r.p50_ms,
+                r.p99_ms,
+                r.p999_ms,
+                r.max_ms,
+                pgbench.as_deref().unwrap_or("-")
+            );
+        }
     }
     Ok(())
+}
+
+/// An order writer process the bench started, on a socket in a temporary directory.
+struct Writer {
+    child: tokio::process::Child,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Writer {
+    async fn start(exe: &std::path::Path, url: &str) -> Result<Writer, BenchError> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("writer.sock");
+        let mut child = tokio::process::Command::new(exe)
+            .arg("exchange-writer")
+            .args(["--url", url])
+            .arg("--socket")
+            .arg(&socket)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| BenchError::Failed("writer has no stdout".into()))?;
+        let mut lines = BufReader::new(out).lines();
+        match lines.next_line().await? {
+            Some(line) if line == "ready" => {}
+            other => {
+                return Err(BenchError::Failed(format!(
+                    "the order writer did not start: {other:?}"
+                )))
+            }
+        }
+        Ok(Writer {
+            child,
+            socket,
+            _dir: dir,
+        })
+    }
+
+    /// Asks the writer to stop (it finishes what it was given) and waits for it.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let _ = self.child.wait().await;
+    }
 }
 
 async fn run_clients(
@@ -343,15 +476,21 @@ async fn run_clients(
     args: &BenchArgs,
     game: i64,
     clients: usize,
+    writer: Option<&std::path::Path>,
 ) -> Result<RunResult, BenchError> {
     let mut children = Vec::new();
     for c in 0..clients {
-        let child = tokio::process::Command::new(exe)
+        let mut command = tokio::process::Command::new(exe);
+        command
             .arg("exchange-worker")
             .args(["--url", &args.url, "--game", &game.to_string()])
             .args(["--players", &(c + 1).to_string()])
             .args(["--seed", &(c as u64 + 7).to_string()])
-            .args(["--seconds", &args.seconds.to_string()])
+            .args(["--seconds", &args.seconds.to_string()]);
+        if let Some(socket) = writer {
+            command.arg("--writer").arg(socket);
+        }
+        let child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

@@ -7,11 +7,12 @@ use serde::Deserialize;
 
 use crate::dropfile::{DropKind, LineEnding};
 
-/// The placeholders a door's `args` may use. `{database}` (the BBS's own database URL) and
-/// `{bbs}` (the board's name) are filled in by the node before the door starts (see
-/// [`DoorConfig::builtin_nuggetnet`]).
+/// The placeholders a door's `args` may use. `{database}` (the BBS's own database URL),
+/// `{bbs}` (the board's name) and `{writer}` (the order writer's socket, empty when none runs)
+/// are filled in by the node before the door starts (see [`DoorConfig::builtin_nuggetnet`]).
 pub const PLACEHOLDERS: &[&str] = &[
     "dropfile", "node", "nodedir", "fd", "alias", "minutes", "cols", "rows", "database", "bbs",
+    "writer",
 ];
 
 /// A door `command` that means "this program" (the `nuggetnet` binary the BBS runs as).
@@ -116,6 +117,8 @@ impl DoorConfig {
                 "{database}",
                 "--system",
                 "{bbs}",
+                "--writer",
+                "{writer}",
             ],
         )
     }

@@ -42,6 +42,28 @@ pub(crate) struct PlaceSpec {
     pub liquidation: bool,
 }
 
+impl PlaceSpec {
+    /// A player's (or NPC's) order as requested; `req.symbol` is not read.
+    pub(crate) fn of_request(
+        game_id: i64,
+        account_id: i64,
+        instrument_id: i64,
+        req: &super::model::OrderRequest,
+    ) -> PlaceSpec {
+        PlaceSpec {
+            game_id,
+            account_id,
+            instrument_id,
+            intent: req.intent,
+            order_type: req.order_type,
+            tif: req.tif,
+            qty: req.qty,
+            stp: req.stp,
+            liquidation: false,
+        }
+    }
+}
+
 /// Which order row [`place_in`] writes.
 enum Target {
     /// A new order, with the id the transaction handed out.
@@ -140,24 +162,26 @@ fn crosses(side: Side, price: i64, worst: i64) -> bool {
     }
 }
 
+/// What a new order locks and reads first.
+fn place_load(spec: &PlaceSpec, crossing: Crossing) -> LoadSpec {
+    let taker = (!spec.liquidation).then_some(spec.account_id);
+    LoadSpec {
+        game_id: spec.game_id,
+        instrument_id: Some(spec.instrument_id),
+        lock_account: taker,
+        view_account: taker,
+        order_id: None,
+        new_order: true,
+        crossing: Some(crossing),
+        order_crossing: None,
+    }
+}
+
 /// Places an order: one transaction from validation to commit.
 pub(crate) async fn place(db: &Db, spec: &PlaceSpec) -> Result<OrderAck, ExchangeError> {
     check_qty(spec.qty)?;
     let crossing = first_crossing(spec);
-    let taker = (!spec.liquidation).then_some(spec.account_id);
-    let (mut tx, loaded) = WriteTx::load(
-        db,
-        &LoadSpec {
-            game_id: spec.game_id,
-            instrument_id: Some(spec.instrument_id),
-            lock_account: taker,
-            view_account: taker,
-            order_id: None,
-            new_order: true,
-            crossing: Some(crossing),
-        },
-    )
-    .await?;
+    let (mut tx, loaded) = WriteTx::load(db, &place_load(spec, crossing)).await?;
     match place_loaded(&mut tx, spec, loaded, crossing).await {
         Ok(decided) => commit_decided(tx, decided).await,
         Err(e) => {
@@ -165,6 +189,17 @@ pub(crate) async fn place(db: &Db, spec: &PlaceSpec) -> Result<OrderAck, Exchang
             Err(e)
         }
     }
+}
+
+/// Decides an order inside a batch (see [`super::batch`]); writes nothing.
+pub(super) async fn place_next(
+    tx: &mut WriteTx,
+    spec: &PlaceSpec,
+) -> Result<Decided, ExchangeError> {
+    check_qty(spec.qty)?;
+    let crossing = first_crossing(spec);
+    let loaded = tx.load_next(&place_load(spec, crossing)).await?;
+    place_loaded(tx, spec, loaded, crossing).await
 }
 
 async fn place_loaded(
@@ -203,9 +238,9 @@ struct Read {
 
 /// What a transaction decided: the rows to write and the answer to give once they are
 /// committed (with placeholder trade ids until then).
-struct Decided {
-    write: BookWrite,
-    ack: OrderAck,
+pub(super) struct Decided {
+    pub(super) write: BookWrite,
+    pub(super) ack: OrderAck,
 }
 
 /// Writes and commits what was decided; the acknowledgement gets the stored trade ids.
@@ -547,7 +582,14 @@ async fn place_in(
     Ok(Decided { write: w, ack })
 }
 
-fn missing_id() -> crate::store::StoreError {
+/// The error of a batch whose transaction a storage error ended.
+pub(super) fn spoiled() -> crate::store::StoreError {
+    crate::store::StoreError::Sqlx(sqlx::Error::Protocol(
+        "the batch's transaction failed earlier and was rolled back".into(),
+    ))
+}
+
+pub(super) fn missing_id() -> crate::store::StoreError {
     crate::store::StoreError::Sqlx(sqlx::Error::Protocol(
         "the database allocated no id for a new order or trade".into(),
     ))
@@ -561,15 +603,7 @@ pub(crate) async fn cancel(
     order_id: i64,
     reason: CancelReason,
 ) -> Result<Order, ExchangeError> {
-    let (tx, loaded) = WriteTx::load(
-        db,
-        &LoadSpec {
-            game_id,
-            order_id: Some(order_id),
-            ..LoadSpec::default()
-        },
-    )
-    .await?;
+    let (tx, loaded) = WriteTx::load(db, &cancel_load(game_id, order_id)).await?;
     match decide_cancel(&loaded, game_id, account_id, reason) {
         Ok((write, order)) => {
             tx.commit_book(&write).await?;
@@ -580,6 +614,27 @@ pub(crate) async fn cancel(
             Err(e)
         }
     }
+}
+
+/// What a cancel locks (the order's book) and reads.
+fn cancel_load(game_id: i64, order_id: i64) -> LoadSpec {
+    LoadSpec {
+        game_id,
+        order_id: Some(order_id),
+        ..LoadSpec::default()
+    }
+}
+
+/// Decides a cancel inside a batch; writes nothing.
+pub(super) async fn cancel_next(
+    tx: &mut WriteTx,
+    game_id: i64,
+    account_id: Option<i64>,
+    order_id: i64,
+    reason: CancelReason,
+) -> Result<(BookWrite, Order), ExchangeError> {
+    let loaded = tx.load_next(&cancel_load(game_id, order_id)).await?;
+    decide_cancel(&loaded, game_id, account_id, reason)
 }
 
 /// The checks and rows of a cancel, from what was read under the book's lock.
@@ -639,19 +694,8 @@ pub(crate) async fn replace(
             cancel_reason: Some(CancelReason::User),
         });
     }
-    let (mut tx, loaded) = WriteTx::load(
-        db,
-        &LoadSpec {
-            game_id,
-            instrument_id: None,
-            lock_account: Some(account_id),
-            view_account: Some(account_id),
-            order_id: Some(order_id),
-            new_order: false,
-            crossing: None,
-        },
-    )
-    .await?;
+    let load = replace_load(game_id, account_id, order_id, new_price, new_open_qty);
+    let (mut tx, loaded) = WriteTx::load(db, &load).await?;
     let decided = replace_loaded(
         &mut tx,
         loaded,
@@ -668,6 +712,44 @@ pub(crate) async fn replace(
             Err(e)
         }
     }
+}
+
+/// What a replace locks (the account, then the order's book) and reads: with a new price,
+/// also the first page of orders crossing it, as a new order's load reads them.
+fn replace_load(
+    game_id: i64,
+    account_id: i64,
+    order_id: i64,
+    new_price: Option<i64>,
+    new_open_qty: i64,
+) -> LoadSpec {
+    LoadSpec {
+        game_id,
+        instrument_id: None,
+        lock_account: Some(account_id),
+        view_account: Some(account_id),
+        order_id: Some(order_id),
+        new_order: false,
+        crossing: None,
+        order_crossing: new_price.map(|p| (p, first_page_limit(new_open_qty))),
+    }
+}
+
+/// Decides a replace (to a size above zero) inside a batch; writes nothing.
+pub(super) async fn replace_next(
+    tx: &mut WriteTx,
+    game_id: i64,
+    account_id: i64,
+    order_id: i64,
+    new_price: Option<i64>,
+    new_open_qty: i64,
+) -> Result<Decided, ExchangeError> {
+    if !(1..=MAX_QTY).contains(&new_open_qty) {
+        return Err(ExchangeError::BadQuantity);
+    }
+    let load = replace_load(game_id, account_id, order_id, new_price, new_open_qty);
+    let loaded = tx.load_next(&load).await?;
+    replace_loaded(tx, loaded, game_id, account_id, new_price, new_open_qty).await
 }
 
 async fn replace_loaded(
@@ -740,9 +822,18 @@ async fn replace_loaded(
         liquidation: false,
     };
     let book = loaded.book.ok_or(ExchangeError::UnknownInstrument)?;
+    // The crossing orders read with the load, if a new price was given (see `replace_load`).
+    let first = new_price.map(|worst| {
+        let crossing = Crossing {
+            side: order.side.opposite(),
+            worst,
+            limit: first_page_limit(new_open_qty),
+        };
+        (crossing, loaded.resting)
+    });
     let read = Read {
         view: loaded.view,
-        first: None,
+        first,
         trade_base: loaded.hint.trade_base,
     };
     place_in(tx, &game, house, book, read, &spec, Target::Requeue(order)).await

@@ -9,14 +9,19 @@
 //!
 //! Money is integer cents, quantities integer shares, and prices integer cents that must be a
 //! whole number of the instrument's tick. Every order (validate, match, write trades, move
-//! cash and shares, ledger, events) is one transaction; an acknowledged order is committed.
+//! cash and shares, ledger, events) is all or nothing: one transaction, or one step of a
+//! [`batch`] whose transaction commits before any of its orders is acknowledged (the
+//! simulator's tick, the order [`writer`]). An acknowledged order is committed.
 
+pub mod batch;
 pub mod engine;
 pub mod events;
 pub mod matching;
 pub mod model;
 pub mod risk;
+pub mod writer;
 
+pub use batch::{Batch, Done};
 pub use engine::MarginReport;
 pub use events::Subscription;
 pub use model::*;
@@ -24,8 +29,10 @@ pub use model::*;
 use crate::store::exchange as sx;
 use crate::store::{Db, StoreError};
 
-/// What went wrong with a request; the messages are written for the player.
-#[derive(Debug, thiserror::Error)]
+/// What went wrong with a request; the messages are written for the player. Serializable
+/// (but for `Store`, which an order writer sends as `Internal`) so that an order writer can
+/// hand a refusal back to the process that asked.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ExchangeError {
     /// The quantity is zero, negative or absurdly large.
     #[error("the quantity must be a whole number of shares above zero")]
@@ -84,7 +91,15 @@ pub enum ExchangeError {
     TooLarge,
     /// A storage failure; the details go to the log, the player sees only this.
     #[error("internal error")]
+    #[serde(skip)]
     Store(#[from] StoreError),
+    /// A storage failure in the order writer (its log has the details).
+    #[error("internal error")]
+    Internal,
+    /// The order writer stopped answering while it had the request: it may or may not have
+    /// been carried out.
+    #[error("the exchange did not answer; check your orders before you try again")]
+    NoAnswer,
 }
 
 /// The exchange handle: cheap to clone, shared by every task of a process.
@@ -93,6 +108,8 @@ pub struct Exchange {
     db: Db,
     /// The PostgreSQL URL for LISTEN; without it followers poll.
     listen_url: Option<String>,
+    /// The order writer that places, cancels and replaces go through, if any.
+    writer: Option<std::sync::Arc<writer::WriterClient>>,
 }
 
 impl Exchange {
@@ -101,6 +118,7 @@ impl Exchange {
         Exchange {
             db,
             listen_url: None,
+            writer: None,
         }
     }
 
@@ -109,7 +127,34 @@ impl Exchange {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Exchange, ExchangeError> {
         let db = Db::open(url, max_connections).await?;
         let listen_url = url.starts_with("postgres").then(|| url.to_string());
-        Ok(Exchange { db, listen_url })
+        Ok(Exchange {
+            db,
+            listen_url,
+            writer: None,
+        })
+    }
+
+    /// Sends places, cancels and replaces to the order writer on the Unix socket `path`
+    /// (see [`writer`]); while no writer answers there, they run directly.
+    pub fn with_writer(mut self, path: &std::path::Path) -> Exchange {
+        self.writer = Some(std::sync::Arc::new(writer::WriterClient::new(path)));
+        self
+    }
+
+    /// The same exchange trading directly, never through a writer (for the writer itself).
+    pub fn direct(&self) -> Exchange {
+        Exchange {
+            writer: None,
+            ..self.clone()
+        }
+    }
+
+    /// Runs `op` through the writer if there is one and it answers; `None` means run it here.
+    async fn via_writer(&self, op: writer::Op) -> Option<Result<OrderAck, ExchangeError>> {
+        match self.writer.as_ref()?.call(op).await {
+            writer::Route::Answered(answer) => Some(answer),
+            writer::Route::Unreachable => None,
+        }
     }
 
     /// Sets the URL event followers LISTEN on (PostgreSQL only).
@@ -290,18 +335,41 @@ impl Exchange {
         instrument_id: i64,
         req: &OrderRequest,
     ) -> Result<OrderAck, ExchangeError> {
-        let spec = engine::PlaceSpec {
+        let op = writer::Op::Place {
             game_id,
             account_id,
             instrument_id,
-            intent: req.intent,
-            order_type: req.order_type,
-            tif: req.tif,
-            qty: req.qty,
-            stp: req.stp,
-            liquidation: false,
+            req: req.clone(),
         };
+        if let Some(answer) = self.via_writer(op).await {
+            return answer;
+        }
+        self.place_direct(game_id, account_id, instrument_id, req)
+            .await
+    }
+
+    /// [`Exchange::place_for_account`] in a transaction of its own, here.
+    pub(crate) async fn place_direct(
+        &self,
+        game_id: i64,
+        account_id: i64,
+        instrument_id: i64,
+        req: &OrderRequest,
+    ) -> Result<OrderAck, ExchangeError> {
+        let spec = engine::PlaceSpec::of_request(game_id, account_id, instrument_id, req);
         let result = engine::place(&self.db, &spec).await;
+        log_store_error(&result);
+        result
+    }
+
+    /// Begins a batch: many orders in one transaction, for a single writer such as the
+    /// simulator (see [`batch`]). Name every account and book it will trade on.
+    pub async fn begin_batch(
+        &self,
+        accounts: &[i64],
+        instruments: &[i64],
+    ) -> Result<Batch, ExchangeError> {
+        let result = Batch::begin(&self.db, accounts, instruments).await;
         log_store_error(&result);
         result
     }
@@ -314,15 +382,34 @@ impl Exchange {
         order_id: i64,
     ) -> Result<(), ExchangeError> {
         let account = self.account(game_id, player_id).await?;
+        let op = writer::Op::Cancel {
+            game_id,
+            account_id: account.id,
+            order_id,
+        };
+        if let Some(answer) = self.via_writer(op).await {
+            return answer.map(|_| ());
+        }
+        self.cancel_direct(game_id, account.id, order_id)
+            .await
+            .map(|_| ())
+    }
+
+    /// Cancels an account's open order in a transaction of its own, here.
+    pub(crate) async fn cancel_direct(
+        &self,
+        game_id: i64,
+        account_id: i64,
+        order_id: i64,
+    ) -> Result<Order, ExchangeError> {
         let result = engine::cancel(
             &self.db,
             game_id,
-            Some(account.id),
+            Some(account_id),
             order_id,
             CancelReason::User,
         )
-        .await
-        .map(|_| ());
+        .await;
         log_store_error(&result);
         result
     }
@@ -338,10 +425,33 @@ impl Exchange {
         new_open_qty: i64,
     ) -> Result<OrderAck, ExchangeError> {
         let account = self.account(game_id, player_id).await?;
+        let op = writer::Op::Replace {
+            game_id,
+            account_id: account.id,
+            order_id,
+            new_price,
+            new_open_qty,
+        };
+        if let Some(answer) = self.via_writer(op).await {
+            return answer;
+        }
+        self.replace_direct(game_id, account.id, order_id, new_price, new_open_qty)
+            .await
+    }
+
+    /// Changes an account's open order in a transaction of its own, here.
+    pub(crate) async fn replace_direct(
+        &self,
+        game_id: i64,
+        account_id: i64,
+        order_id: i64,
+        new_price: Option<i64>,
+        new_open_qty: i64,
+    ) -> Result<OrderAck, ExchangeError> {
         let result = engine::replace(
             &self.db,
             game_id,
-            account.id,
+            account_id,
             order_id,
             new_price,
             new_open_qty,

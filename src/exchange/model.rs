@@ -5,7 +5,19 @@
 use std::fmt;
 
 /// An amount of money in integer cents; `Display` shows dollars, e.g. `$1,234.56`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Cents(pub i64);
 
 impl fmt::Display for Cents {
@@ -34,7 +46,7 @@ pub fn thousands(n: impl Into<i128>) -> String {
 }
 
 /// The side of the book an order is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Side {
     Buy,
     Sell,
@@ -68,7 +80,7 @@ impl Side {
 }
 
 /// What the player means by an order: it decides the side and which balance check applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Intent {
     /// Buy shares (opens or adds to a long; uses buying power).
     Buy,
@@ -117,7 +129,7 @@ impl Intent {
 }
 
 /// Limit or market.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OrderType {
     /// At this price (cents, a whole number of ticks) or better.
     Limit { price: i64 },
@@ -126,7 +138,7 @@ pub enum OrderType {
 }
 
 /// How long an order may wait on the book.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeInForce {
     /// Good till cancelled.
     Gtc,
@@ -162,7 +174,9 @@ impl TimeInForce {
 }
 
 /// What happens when an incoming order would trade with a resting order of the same account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum StpMode {
     /// Cancel the resting order and keep matching (the default).
     #[default]
@@ -195,7 +209,7 @@ impl StpMode {
 }
 
 /// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OrderStatus {
     /// Resting on the book with shares left.
     Open,
@@ -227,7 +241,7 @@ impl OrderStatus {
 }
 
 /// Why the unfilled part of an order was cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CancelReason {
     /// The owner cancelled it.
     User,
@@ -347,7 +361,7 @@ pub struct Account {
 }
 
 /// An order as the caller asks for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderRequest {
     pub symbol: String,
     pub intent: Intent,
@@ -359,7 +373,7 @@ pub struct OrderRequest {
 }
 
 /// One fill of the caller's order against a resting order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fill {
     pub trade_id: i64,
     pub maker_order_id: i64,
@@ -368,7 +382,7 @@ pub struct Fill {
 }
 
 /// The answer to a placed or replaced order; once returned, it is committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderAck {
     pub order_id: i64,
     pub status: OrderStatus,
@@ -383,7 +397,7 @@ pub struct OrderAck {
 }
 
 /// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     pub id: i64,
     pub instrument_id: i64,

@@ -56,6 +56,9 @@ pub struct DoorOptions {
     pub dropfile: PathBuf,
     /// The database URL (from the config file).
     pub database_url: String,
+    /// The order writer's socket, if the BBS runs one (orders go there; see
+    /// [`crate::exchange::writer`]).
+    pub writer: Option<PathBuf>,
     /// Serve ATASCII at 40 columns whatever the dropfile says.
     pub atascii: bool,
     /// Parse telnet on an inherited socket from the start.
@@ -183,7 +186,10 @@ pub async fn run(opts: &DoorOptions, info: &DropInfo, io: DoorIo) -> Result<Door
         // One caller's door needs few connections (its screens, the event and news followers,
         // the job runner), and on PostgreSQL every door's connections count against the
         // server's max_connections (plus one LISTEN connection per door).
-        let ex = Exchange::connect(&opts.database_url, DOOR_POOL).await?;
+        let mut ex = Exchange::connect(&opts.database_url, DOOR_POOL).await?;
+        if let Some(path) = &opts.writer {
+            ex = ex.with_writer(path);
+        }
         let system = system_of(info, opts.system.as_deref());
         let handle = info.display_name().trim().to_string();
         let player = players::find_or_create(ex.db(), &system, &handle)

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{InstrumentConfig, Market, MarketError};
+use super::{InstrumentConfig, Market, MarketError, TickPhases};
 use crate::exchange::{Intent, OrderRequest, OrderType, TimeInForce};
 use crate::store::now_ms;
 
@@ -26,6 +26,8 @@ pub struct TickBenchReport {
     pub tick_ms: Vec<f64>,
     /// NPC order actions (places, replaces, cancels) over the timed ticks.
     pub actions: usize,
+    /// Each timed tick's phases.
+    pub phases: Vec<TickPhases>,
 }
 
 impl TickBenchReport {
@@ -36,6 +38,13 @@ impl TickBenchReport {
         }
         let i = ((self.tick_ms.len() - 1) as f64 * q).round() as usize;
         self.tick_ms[i.min(self.tick_ms.len() - 1)]
+    }
+
+    /// The median of one phase over the timed ticks, in milliseconds.
+    pub fn phase_p50(&self, phase: impl Fn(&TickPhases) -> u64) -> f64 {
+        let mut v: Vec<u64> = self.phases.iter().map(phase).collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).map_or(0.0, |&us| us as f64 / 1000.0)
     }
 }
 
@@ -75,15 +84,29 @@ pub async fn run(market: &Market, spec: &TickBench) -> Result<TickBenchReport, M
         ex.place(game, (k % spec.players.max(1)) as i64 + 1, &req)
             .await?;
     }
-    // Warm up: the first tick places every maker's quotes.
+    // Warm up: the first tick places every maker's quotes. Then fresh statistics, as pgbench
+    // takes after its set-up: a server without autovacuum would otherwise plan the tick's
+    // reads from the statistics of empty tables.
     market.step(game, "bench").await?;
+    let tables = format!(
+        "{}, mk_sims, mk_instruments, mk_npcs, mk_ticks, mk_days, mk_news",
+        crate::store::exchange::EXCHANGE_TABLES
+    );
+    crate::store::exchange::vacuum_analyze_tables(ex.db(), &tables).await?;
     let setup_secs = started.elapsed().as_secs_f64();
     let mut tick_ms = Vec::with_capacity(spec.ticks);
     let mut actions = 0;
+    let mut phases = Vec::with_capacity(spec.ticks);
     for _ in 0..spec.ticks {
         let t = Instant::now();
-        if let super::TickOutcome::Ticked { actions: n, .. } = market.step(game, "bench").await? {
+        if let super::TickOutcome::Ticked {
+            actions: n,
+            phases: p,
+            ..
+        } = market.step(game, "bench").await?
+        {
             actions += n;
+            phases.push(p);
         }
         tick_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
@@ -92,5 +115,6 @@ pub async fn run(market: &Market, spec: &TickBench) -> Result<TickBenchReport, M
         setup_secs,
         tick_ms,
         actions,
+        phases,
     })
 }

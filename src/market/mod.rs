@@ -32,7 +32,7 @@ use crate::store::{now_ms, StoreError};
 
 pub use clock::{check_session, Calendar, GameClock, Session, SessionClosed};
 pub use notify::{MailReport, Notifier};
-pub use runner::TickOutcome;
+pub use runner::{TickOutcome, TickPhases};
 pub use settings::{InstrumentConfig, MarketConfig};
 pub use sim::SimParams;
 

@@ -14,15 +14,15 @@ use std::collections::HashMap;
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Session;
 use super::notify::{MailReport, Notifier};
 use super::sim::{self, NpcAction, NpcKind, NpcView, Resting, SimInstrument, TickInput};
 use super::{clock_of, Market, MarketError};
-use crate::exchange::{ExchangeError, Intent, OrderRequest, OrderType, Side, TimeInForce};
+use crate::exchange::{
+    Batch, CancelReason, ExchangeError, Intent, OrderRequest, OrderType, Side, TimeInForce,
+};
 use crate::store::market as sm;
 use crate::store::now_ms;
 
@@ -35,6 +35,8 @@ pub enum TickOutcome {
         actions: usize,
         skipped: usize,
         news: usize,
+        /// Where the tick's time went.
+        phases: TickPhases,
     },
     /// Holds the lease; the next tick is not due yet (or the game is paused).
     Idle { next_due: Option<i64> },
@@ -42,6 +44,23 @@ pub enum TickOutcome {
     NotLeader,
     /// The game's simulation is stopped.
     Stopped,
+}
+
+/// Wall-clock time of each part of a tick, in microseconds (for `nuggetnet market bench`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickPhases {
+    /// Reading the game's state and planning (fair values, news, NPC decisions).
+    pub plan_us: u64,
+    /// Claiming the tick under the lease (with its fair values and news) and session edges.
+    pub claim_us: u64,
+    /// Carrying out the NPCs' orders through the exchange.
+    pub orders_us: u64,
+    /// Reading the tick's trades and writing the OHLCV bars.
+    pub snapshot_us: u64,
+}
+
+fn micros_since(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Market {
@@ -118,6 +137,8 @@ impl Market {
         recovery: bool,
     ) -> Result<TickOutcome, MarketError> {
         let db = self.ex.db();
+        let mut phases = TickPhases::default();
+        let started = Instant::now();
         let game_id = sim_row.game_id;
         let clock = clock_of(sim_row);
         let market_at = clock.tick_market_at(tick);
@@ -184,6 +205,9 @@ impl Market {
             recovery,
         });
 
+        phases.plan_us = micros_since(started);
+        let started = Instant::now();
+
         // Claim the tick with its new fair values and news (skipped when finishing one).
         if !recovery {
             let claim = sm::TickClaim {
@@ -230,37 +254,16 @@ impl Market {
             }
         }
 
-        // Carry out the NPCs' orders like any player's: in plan order within each book, and
-        // books side by side on PostgreSQL (the plan keeps their books and accounts apart, so
-        // the outcome does not depend on how they interleave).
-        let mut groups: Vec<(i64, Vec<NpcAction>)> = Vec::new();
-        for action in &plan.actions {
-            let id = action.instrument_id();
-            match groups.iter_mut().find(|(g, _)| *g == id) {
-                Some((_, list)) => list.push(action.clone()),
-                None => groups.push((id, vec![action.clone()])),
-            }
-        }
-        let parallel = match db.backend() {
-            crate::store::Backend::Postgres => 6,
-            crate::store::Backend::Sqlite => 1,
-        };
-        let jobs: Vec<_> = groups
-            .into_iter()
-            .map(|(_, list)| self.clone().execute_all(game_id, tick, list))
-            .collect();
-        let results: Vec<Result<usize, ExchangeError>> = futures::stream::iter(jobs)
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
-        let mut skipped = 0;
-        for r in results {
-            match r {
-                Ok(n) => skipped += n,
-                Err(ExchangeError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        phases.claim_us = micros_since(started);
+        let started = Instant::now();
+
+        // Carry out the NPCs' orders like any player's, in plan order, all in one transaction:
+        // one commit for the tick instead of one per order, and either all of them happen or
+        // (if the process dies) none, and the tick is finished again.
+        let skipped = self.execute_all(game_id, tick, &plan.actions).await?;
+
+        phases.orders_us = micros_since(started);
+        let started = Instant::now();
 
         // Snapshot: bars from the trades since the last tick.
         let trades = sm::trades_since(db, game_id, sim_row.last_trade_id).await?;
@@ -309,11 +312,13 @@ impl Market {
         if !sm::finish_tick(db, game_id, holder, tick, &bars, day, last_trade_id).await? {
             return Ok(TickOutcome::NotLeader);
         }
+        phases.snapshot_us = micros_since(started);
         Ok(TickOutcome::Ticked {
             tick,
             actions: plan.actions.len(),
             skipped,
             news: plan.news.len(),
+            phases,
         })
     }
 
@@ -366,97 +371,36 @@ impl Market {
         Ok(views)
     }
 
-    /// Carries out one book's actions in order; returns how many the exchange refused.
+    /// Carries out a tick's actions in order in one batch; returns how many the exchange
+    /// refused. Nothing is written if this fails.
     async fn execute_all(
-        self,
+        &self,
         game_id: i64,
         tick: i64,
-        list: Vec<NpcAction>,
-    ) -> Result<usize, ExchangeError> {
+        actions: &[NpcAction],
+    ) -> Result<usize, MarketError> {
+        if actions.is_empty() {
+            return Ok(0);
+        }
+        let accounts: Vec<i64> = actions.iter().map(NpcAction::account_id).collect();
+        let books: Vec<i64> = actions.iter().map(NpcAction::instrument_id).collect();
+        let mut batch = self.ex.begin_batch(&accounts, &books).await?;
         let mut skipped = 0;
-        for action in &list {
-            match self.execute(game_id, action).await {
+        for action in actions {
+            match execute(&mut batch, game_id, action).await {
                 Ok(()) => {}
-                Err(ExchangeError::Store(e)) => return Err(ExchangeError::Store(e)),
+                Err(ExchangeError::Store(e)) => {
+                    batch.rollback().await;
+                    return Err(e.into());
+                }
                 Err(other) => {
                     tracing::debug!(game_id, tick, error = %other, "npc order refused");
                     skipped += 1;
                 }
             }
         }
+        batch.commit().await?;
         Ok(skipped)
-    }
-
-    async fn execute(&self, game_id: i64, action: &NpcAction) -> Result<(), ExchangeError> {
-        match *action {
-            NpcAction::Place {
-                account_id,
-                instrument_id,
-                intent,
-                price,
-                qty,
-                tif,
-            } => {
-                self.place_npc(game_id, account_id, instrument_id, intent, price, qty, tif)
-                    .await?
-            }
-            NpcAction::Replace {
-                player_id,
-                account_id,
-                instrument_id,
-                intent,
-                order_id,
-                price,
-                qty,
-            } => match self
-                .ex
-                .replace(game_id, player_id, order_id, Some(price), qty)
-                .await
-            {
-                Err(ExchangeError::OrderClosed) => {
-                    let tif = TimeInForce::Gtc;
-                    self.place_npc(game_id, account_id, instrument_id, intent, price, qty, tif)
-                        .await?
-                }
-                other => {
-                    other?;
-                }
-            },
-            NpcAction::Cancel {
-                player_id,
-                order_id,
-                ..
-            } => match self.ex.cancel(game_id, player_id, order_id).await {
-                Err(ExchangeError::OrderClosed) => {}
-                other => other?,
-            },
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn place_npc(
-        &self,
-        game_id: i64,
-        account_id: i64,
-        instrument_id: i64,
-        intent: Intent,
-        price: i64,
-        qty: i64,
-        tif: TimeInForce,
-    ) -> Result<(), ExchangeError> {
-        let req = OrderRequest {
-            symbol: String::new(),
-            intent,
-            order_type: OrderType::Limit { price },
-            tif,
-            qty,
-            stp: None,
-        };
-        self.ex
-            .place_for_account(game_id, account_id, instrument_id, &req)
-            .await?;
-        Ok(())
     }
 
     /// Runs a game's simulation until `shutdown` is cancelled or the game is stopped: keeps
@@ -517,6 +461,7 @@ impl Market {
                     actions,
                     skipped,
                     news,
+                    ..
                 }) => {
                     tracing::debug!(game_id, tick, actions, skipped, news, "tick");
                     Duration::ZERO
@@ -550,5 +495,72 @@ impl Market {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+/// One NPC action inside the tick's batch.
+async fn execute(batch: &mut Batch, game_id: i64, action: &NpcAction) -> Result<(), ExchangeError> {
+    match *action {
+        NpcAction::Place {
+            account_id,
+            instrument_id,
+            intent,
+            price,
+            qty,
+            tif,
+        } => {
+            let req = quote(intent, price, qty, tif);
+            batch
+                .place(game_id, account_id, instrument_id, &req)
+                .await?;
+        }
+        NpcAction::Replace {
+            account_id,
+            instrument_id,
+            intent,
+            order_id,
+            price,
+            qty,
+            ..
+        } => match batch
+            .replace(game_id, account_id, order_id, Some(price), qty)
+            .await
+        {
+            Err(ExchangeError::OrderClosed) => {
+                let req = quote(intent, price, qty, TimeInForce::Gtc);
+                batch
+                    .place(game_id, account_id, instrument_id, &req)
+                    .await?;
+            }
+            other => {
+                other?;
+            }
+        },
+        NpcAction::Cancel {
+            account_id,
+            order_id,
+            ..
+        } => match batch
+            .cancel(game_id, Some(account_id), order_id, CancelReason::User)
+            .await
+        {
+            Err(ExchangeError::OrderClosed) => {}
+            other => {
+                other?;
+            }
+        },
+    }
+    Ok(())
+}
+
+/// An NPC's limit order.
+fn quote(intent: Intent, price: i64, qty: i64, tif: TimeInForce) -> OrderRequest {
+    OrderRequest {
+        symbol: String::new(),
+        intent,
+        order_type: OrderType::Limit { price },
+        tif,
+        qty,
+        stp: None,
     }
 }

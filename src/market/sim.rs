@@ -217,12 +217,22 @@ pub enum NpcAction {
     },
     Cancel {
         player_id: i64,
+        account_id: i64,
         instrument_id: i64,
         order_id: i64,
     },
 }
 
 impl NpcAction {
+    /// The account the action trades for.
+    pub fn account_id(&self) -> i64 {
+        match *self {
+            NpcAction::Place { account_id, .. }
+            | NpcAction::Replace { account_id, .. }
+            | NpcAction::Cancel { account_id, .. } => account_id,
+        }
+    }
+
     /// The book the action works on.
     pub fn instrument_id(&self) -> i64 {
         match *self {
@@ -539,6 +549,7 @@ fn maker_actions(
         for extra in existing {
             actions.push(NpcAction::Cancel {
                 player_id: npc.player_id,
+                account_id: npc.account_id,
                 instrument_id: inst.instrument_id,
                 order_id: extra.order_id,
             });
@@ -546,6 +557,7 @@ fn maker_actions(
         match first {
             Some(o) if size <= 0 => actions.push(NpcAction::Cancel {
                 player_id: npc.player_id,
+                account_id: npc.account_id,
                 instrument_id: inst.instrument_id,
                 order_id: o.order_id,
             }),

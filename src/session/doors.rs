@@ -88,7 +88,17 @@ async fn enter(term: &mut Term, ctx: &Context, user: &User, door: &DoorConfig) -
     }
     let info = drop_info(ctx, user, term, node);
     let node_dir = ctx.config.bbs.nodes_dir.join(format!("node{node}"));
-    let door = &resolve(door, &ctx.config.database.url, &ctx.config.bbs.name);
+    let writer = ctx
+        .order_writer
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let door = &resolve(
+        door,
+        &ctx.config.database.url,
+        &ctx.config.bbs.name,
+        &writer,
+    );
     let mut io = TermDoorIo { term, ended: None };
     let result = door::run_door(door, &info, &node_dir, &ctx.door_slots, &mut io).await;
     let ended = io.ended.take();
@@ -132,9 +142,9 @@ async fn enter(term: &mut Term, ctx: &Context, user: &User, door: &DoorConfig) -
 
 /// Fills in what only the node knows: `{nuggetnet}` as the command means this program,
 /// `{database}` is the BBS's database URL with a relative SQLite path made absolute (doors run
-/// in their node's folder), and `{bbs}` is the board's name (NuggetNet namespaces its players
-/// by it).
-fn resolve(door: &DoorConfig, database_url: &str, bbs: &str) -> DoorConfig {
+/// in their node's folder), `{bbs}` is the board's name (NuggetNet namespaces its players
+/// by it), and `{writer}` the order writer's socket (empty when none runs).
+fn resolve(door: &DoorConfig, database_url: &str, bbs: &str, writer: &str) -> DoorConfig {
     let mut door = door.clone();
     if door.command == door::SELF_COMMAND {
         if let Ok(exe) = std::env::current_exe() {
@@ -146,6 +156,7 @@ fn resolve(door: &DoorConfig, database_url: &str, bbs: &str) -> DoorConfig {
         *arg = door::expand(arg, |name| match name {
             "database" => Some(url.clone()),
             "bbs" => Some(bbs.to_string()),
+            "writer" => Some(writer.to_string()),
             _ => None,
         });
     }

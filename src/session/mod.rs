@@ -43,6 +43,8 @@ pub struct Context {
     pub shutdown: CancellationToken,
     /// How many callers are in each door, across nodes.
     pub door_slots: crate::door::DoorSlots,
+    /// The order writer's socket, when this node manager runs one.
+    pub order_writer: Option<std::path::PathBuf>,
 }
 
 /// Runs one call from connect to hang-up.

@@ -96,6 +96,7 @@ pub(super) async fn call(ctx: &Context, incoming: Incoming, outcome: &mut Outcom
     let options = DoorOptions {
         dropfile: Default::default(),
         database_url: crate::store::absolute_url(&ctx.config.database.url),
+        writer: ctx.order_writer.clone(),
         atascii: charset == Charset::Atascii,
         telnet: false,
         system: Some(tag),

@@ -42,6 +42,9 @@ pub struct LoadSpec {
     /// Whether to hand out the id of a new order.
     pub new_order: bool,
     pub crossing: Option<Crossing>,
+    /// For a replace: crossing orders against `order_id`'s side, `(worst, limit)` (the order's
+    /// side is not known before the load).
+    pub order_crossing: Option<(i64, i64)>,
 }
 
 /// What [`WriteTx::load`] read, under the locks.
@@ -91,10 +94,20 @@ impl WriteTx {
         }
     }
 
+    /// Locks and reads what `spec` asks for inside a transaction begun with
+    /// [`WriteTx::begin_batch`]; on PostgreSQL in one round trip with the previous write.
+    pub async fn load_next(&mut self, spec: &LoadSpec) -> Result<Loaded, StoreError> {
+        match self.backend {
+            Backend::Postgres => self.load_pg(spec).await,
+            Backend::Sqlite => self.load_sqlite(spec).await,
+        }
+    }
+
     async fn load_pg(&mut self, spec: &LoadSpec) -> Result<Loaded, StoreError> {
-        let (side, worst, limit) = match spec.crossing {
-            Some(c) => (format!("'{}'", c.side.as_str()), c.worst, c.limit),
-            None => ("NULL".to_string(), 0, 0),
+        let (side, worst, limit) = match (spec.crossing, spec.order_crossing) {
+            (Some(c), _) => (format!("'{}'", c.side.as_str()), c.worst, c.limit),
+            (None, Some((worst, limit))) => ("'opposite'".to_string(), worst, limit),
+            (None, None) => ("NULL".to_string(), 0, 0),
         };
         let call = format!(
             "SELECT * FROM ex_load({}, {}, {}, {}, {}, {}, {side}, {worst}, {limit});",
@@ -105,14 +118,22 @@ impl WriteTx {
             lit(spec.order_id),
             if spec.new_order { "TRUE" } else { "FALSE" },
         );
+        let mut written = std::mem::take(&mut self.written);
         let pg = self
             .pg()
             .ok_or_else(|| corrupt("backend", "not PostgreSQL"))?;
         let sql = format!("{}{call}", pg.take_pending());
-        let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await?;
+        let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await;
+        let collected = rows.map(|rows| {
+            let c = pg.collect_written(&rows, &mut written);
+            (rows, c)
+        });
+        self.written = written;
+        let (rows, collected) = collected?;
+        collected?;
         let mut loaded = Loaded::default();
         let mut view = AccountView::default();
-        for row in &rows {
+        for row in rows.iter().filter(|r| r.columns().len() > 1) {
             match num(row, "k")? {
                 0 => {
                     let status = word(row, "t2")?;
@@ -243,7 +264,12 @@ impl WriteTx {
         if let Some(account) = spec.view_account {
             loaded.view = Some(self.account_view(account).await?);
         }
-        if let (Some(c), Some(i)) = (spec.crossing, instrument) {
+        let crossing = spec.crossing.or_else(|| {
+            let (worst, limit) = spec.order_crossing?;
+            let side = loaded.order.as_ref()?.side.opposite();
+            Some(Crossing { side, worst, limit })
+        });
+        if let (Some(c), Some(i)) = (crossing, instrument) {
             loaded.resting = self.resting(i, c.side, c.worst, None, c.limit).await?;
         }
         Ok(loaded)

@@ -943,6 +943,24 @@ pub async fn existing_orders(db: &Db, ids: &[i64]) -> Result<Vec<i64>, StoreErro
     Ok(found)
 }
 
+/// The books (instrument ids) of the given orders, for a batch that must lock them up front.
+/// An order never moves to another book, so this needs no lock.
+pub async fn books_of_orders(db: &Db, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    let mut books = Vec::new();
+    for chunk in ids.chunks(500) {
+        let list: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
+        // Integers formatted here; sent as text, not prepared, as the list varies every time.
+        let sql = format!(
+            "SELECT DISTINCT instrument_id FROM ex_orders WHERE id IN ({})",
+            list.join(", ")
+        );
+        for row in sqlx::raw_sql(&sql).fetch_all(db.pool()).await? {
+            books.push(row.try_get("instrument_id")?);
+        }
+    }
+    Ok(books)
+}
+
 /// The top `depth` price levels of each side of a book.
 pub async fn book_top(db: &Db, instrument_id: i64, depth: i64) -> Result<BookTop, StoreError> {
     let mut top = BookTop::default();
@@ -1028,14 +1046,23 @@ pub async fn last_event_seq(db: &Db) -> Result<i64, StoreError> {
 /// rows, as `pgbench` does to its own tables before a run. For load tools: a server with
 /// autovacuum off (or lagging) otherwise plans a fresh book from an empty table's statistics.
 pub async fn vacuum_analyze(db: &Db) -> Result<(), StoreError> {
+    vacuum_analyze_tables(db, EXCHANGE_TABLES).await
+}
+
+/// The exchange's tables, for [`vacuum_analyze_tables`].
+pub const EXCHANGE_TABLES: &str =
+    "ex_games, ex_instruments, ex_accounts, ex_positions, ex_orders, ex_trades, ex_ledger, \
+     ex_events";
+
+/// `VACUUM ANALYZE` of the named tables (comma-separated) on PostgreSQL; `ANALYZE` (all
+/// tables) on SQLite. For benchmarks, which must not measure plans made from the statistics
+/// of empty tables on a server without autovacuum.
+pub async fn vacuum_analyze_tables(db: &Db, tables: &str) -> Result<(), StoreError> {
     let sql = match db.backend() {
-        Backend::Postgres => {
-            "VACUUM ANALYZE ex_games, ex_instruments, ex_accounts, ex_positions, ex_orders, \
-             ex_trades, ex_ledger, ex_events"
-        }
-        Backend::Sqlite => "ANALYZE",
+        Backend::Postgres => format!("VACUUM ANALYZE {tables}"),
+        Backend::Sqlite => "ANALYZE".to_string(),
     };
-    sqlx::raw_sql(sql).execute(db.pool()).await?;
+    sqlx::raw_sql(&sql).execute(db.pool()).await?;
     Ok(())
 }
 

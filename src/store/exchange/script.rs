@@ -159,6 +159,57 @@ impl WriteTx {
     }
 }
 
+impl WriteTx {
+    /// Writes what `w` says inside a batch (see [`WriteTx::begin_batch`]) without committing.
+    /// On PostgreSQL the write goes with the next statement sent, and its trade ids land in
+    /// [`WriteTx::written`] then; on SQLite it runs now.
+    pub async fn write_book(&mut self, w: &BookWrite) -> Result<(), StoreError> {
+        if !w.events.is_empty() {
+            self.wrote_events = true;
+        }
+        let now = now_ms();
+        match self.backend {
+            Backend::Postgres => {
+                let mut written = std::mem::take(&mut self.written);
+                let pg = self
+                    .pg()
+                    .ok_or_else(|| super::corrupt("backend", "not PostgreSQL"))?;
+                // One staged write at a time, so each flush returns one write's ids.
+                let flushed = if pg.staged {
+                    pg.ready(&mut written).await.map(|_| ())
+                } else {
+                    Ok(())
+                };
+                pg.stage_write(&ex_write_call(w, now));
+                self.written = written;
+                flushed
+            }
+            Backend::Sqlite => {
+                let script = sqlite_script(w, now);
+                sqlx::Executor::execute(self.conn(), sqlx::raw_sql(&script)).await?;
+                self.written.push(w.trades.iter().map(|t| t.id).collect());
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends a batch's last write with `COMMIT` (PostgreSQL) or commits (SQLite). Returns the
+    /// trade ids of every [`WriteTx::write_book`], in order.
+    pub async fn commit_batch(mut self) -> Result<Vec<Vec<i64>>, StoreError> {
+        let mut written = std::mem::take(&mut self.written);
+        if let Some(pg) = self.pg() {
+            if pg.begun() {
+                let sql = format!("{}COMMIT;", pg.take_pending());
+                let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await?;
+                pg.mark_ended();
+                pg.collect_written(&rows, &mut written)?;
+            }
+        }
+        self.committed().await?;
+        Ok(written)
+    }
+}
+
 /// `SELECT * FROM ex_write(...);` for PostgreSQL. Trade ids in `w` are placeholders `1..=n`,
 /// which the function reads as positions in its trade arrays.
 fn ex_write_call(w: &BookWrite, now: i64) -> String {

@@ -53,6 +53,9 @@ pub struct WriteTx {
     pub(crate) backend: Backend,
     /// Whether events were written, so followers need waking after commit.
     pub(crate) wrote_events: bool,
+    /// The trade ids each write of a batch got, in the order of the writes; see
+    /// [`WriteTx::begin_batch`].
+    pub(crate) written: Vec<Vec<i64>>,
     pool: sqlx::AnyPool,
     /// Declared after `inner` so the transaction (and its rollback) goes first on drop.
     _gate: Option<GateGuard>,
@@ -69,8 +72,11 @@ enum Inner {
 /// A pooled PostgreSQL connection with the state of the transaction this type runs on it.
 pub(crate) struct PgConn {
     conn: PoolConnection<Any>,
-    /// Statements (`BEGIN` and lock statements) not sent yet; they go with the first query.
+    /// Statements (`BEGIN` and lock statements, a batch's last write) not sent yet; they go
+    /// with the next query.
     pending: String,
+    /// Whether `pending` holds an `ex_write` call whose trade ids are still to be read.
+    pub(crate) staged: bool,
     /// Whether a `BEGIN` may have been sent with no `COMMIT` or `ROLLBACK` after it.
     open: bool,
 }
@@ -93,13 +99,51 @@ impl PgConn {
         std::mem::take(&mut self.pending)
     }
 
-    /// The connection, with any waiting statements sent first.
-    async fn ready(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
+    /// The connection, with any waiting statements sent first (a staged write's trade ids
+    /// are kept in `written`).
+    pub(crate) async fn ready(
+        &mut self,
+        written: &mut Vec<Vec<i64>>,
+    ) -> Result<&mut sqlx::AnyConnection, StoreError> {
         if !self.pending.is_empty() {
             let sql = self.take_pending();
-            sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
+            if self.staged {
+                let rows = sqlx::Executor::fetch_all(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
+                self.collect_written(&rows, written)?;
+            } else {
+                sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
+            }
         }
         Ok(&mut *self.conn)
+    }
+
+    /// After the pending statements ran: if they held a staged write, takes its trade ids
+    /// (the rows of the column `ex_write`) from `rows` into `written`.
+    pub(crate) fn collect_written(
+        &mut self,
+        rows: &[sqlx::any::AnyRow],
+        written: &mut Vec<Vec<i64>>,
+    ) -> Result<(), StoreError> {
+        if !std::mem::take(&mut self.staged) {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        for row in rows.iter().filter(|r| is_write_row(r)) {
+            ids.push(sqlx::Row::try_get::<i64, _>(row, 0)?);
+        }
+        written.push(ids);
+        Ok(())
+    }
+
+    /// Whether anything was or is to be sent in this transaction.
+    pub(crate) fn begun(&self) -> bool {
+        self.open || self.staged
+    }
+
+    /// Queues a batch's write to go with the next statement; see [`WriteTx::write_book`].
+    pub(crate) fn stage_write(&mut self, sql: &str) {
+        self.pending.push_str(sql);
+        self.staged = true;
     }
 
     /// Runs `sql` (which ends the transaction) and marks the transaction closed on success.
@@ -110,6 +154,12 @@ impl PgConn {
         self.open = false;
         Ok(())
     }
+}
+
+/// Whether a row is one of `ex_write`'s (a new trade's id).
+pub(crate) fn is_write_row(row: &sqlx::any::AnyRow) -> bool {
+    use sqlx::{Column, Row};
+    row.columns().len() == 1 && row.columns()[0].name() == "ex_write"
 }
 
 /// What a write transaction locks besides the rows it touches.
@@ -126,7 +176,35 @@ impl WriteTx {
     pub async fn begin(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
         let mut tx = WriteTx::begin_lazy(db, locks).await?;
         if let Inner::Pg(pg) = &mut tx.inner {
-            pg.ready().await?;
+            pg.ready(&mut tx.written).await?;
+        }
+        Ok(tx)
+    }
+
+    /// Begins one transaction for a batch of orders on several books (the simulator's tick,
+    /// an order writer): on PostgreSQL it takes the advisory locks of `accounts` and then of
+    /// `instruments` up front, each in id order, so it never waits for a lock while holding
+    /// rows it wrote. Lazily: they go with the first load. Each order then costs one round
+    /// trip, [`WriteTx::load_next`], which carries the previous order's write
+    /// ([`WriteTx::write_book`]); [`WriteTx::commit_batch`] sends the last write with `COMMIT`.
+    pub async fn begin_batch(
+        db: &Db,
+        accounts: &[i64],
+        instruments: &[i64],
+    ) -> Result<WriteTx, StoreError> {
+        let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
+        if let Inner::Pg(pg) = &mut tx.inner {
+            for (class, ids) in [
+                (LOCK_CLASS_ACCOUNT, accounts),
+                (LOCK_CLASS_BOOK, instruments),
+            ] {
+                let mut keys: Vec<i64> = ids.to_vec();
+                keys.sort_unstable();
+                keys.dedup();
+                for id in keys {
+                    pg.pending.push_str(&advisory_sql(class, id));
+                }
+            }
         }
         Ok(tx)
     }
@@ -150,10 +228,12 @@ impl WriteTx {
                     inner: Inner::Pg(PgConn {
                         conn,
                         pending,
+                        staged: false,
                         open: false,
                     }),
                     backend: Backend::Postgres,
                     wrote_events: false,
+                    written: Vec::new(),
                     pool: db.pool().clone(),
                     _gate: None,
                 })
@@ -166,6 +246,7 @@ impl WriteTx {
                     inner: Inner::Sqlite(tx),
                     backend: Backend::Sqlite,
                     wrote_events: false,
+                    written: Vec::new(),
                     pool: db.pool().clone(),
                     _gate: Some(guard),
                 })
@@ -205,6 +286,7 @@ impl WriteTx {
             backend,
             wrote_events,
             pool,
+            ..
         } = self;
         match inner {
             Inner::Sqlite(tx) => tx.commit().await?,
@@ -227,6 +309,7 @@ impl WriteTx {
                 if pg.open {
                     // Whatever was pending never ran; only what was sent needs undoing.
                     pg.pending.clear();
+                    pg.staged = false;
                     pg.finish("ROLLBACK;").await
                 } else {
                     Ok(())

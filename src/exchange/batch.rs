@@ -1,0 +1,192 @@
+//! Many orders in one transaction: the simulator's tick carries out all its NPC orders this
+//! way, so they cost one commit instead of one each.
+//!
+//! Each order is still all or nothing: it is validated, matched and decided exactly as a lone
+//! order is ([`super::engine`]), against the book as every earlier order of the batch left it,
+//! and an order the rules refuse writes nothing and leaves the batch going. The batch commits
+//! as a whole, and nothing in it is acknowledged before that. A storage error spoils the batch:
+//! every later call fails and dropping it rolls back.
+//!
+//! On PostgreSQL the batch takes the advisory locks of every account and book it names up
+//! front, in the same order as a lone order does (accounts, then books, each by id); each order
+//! then costs one round trip, which carries the previous order's write and this order's reads.
+
+use super::engine::{self, Decided, PlaceSpec};
+use super::model::{CancelReason, Order, OrderAck, OrderRequest, OrderStatus};
+use super::ExchangeError;
+use crate::store::exchange::WriteTx;
+use crate::store::Db;
+
+/// What one order of a batch did, once the batch is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// Placed or replaced (a replace to zero is a cancel, reported as one here).
+    Ack(OrderAck),
+    /// Cancelled: the order as it was.
+    Cancelled(Order),
+}
+
+/// An open batch; see the module documentation.
+pub struct Batch {
+    tx: Option<WriteTx>,
+    /// What each accepted order did, trade ids still placeholders on PostgreSQL.
+    done: Vec<Done>,
+}
+
+impl Batch {
+    /// Begins a batch that may trade for `accounts` on `instruments`. An order naming an
+    /// account or book outside these still works, but takes its lock mid-batch, where
+    /// PostgreSQL may find it deadlocked with another writer and fail the batch.
+    pub async fn begin(
+        db: &Db,
+        accounts: &[i64],
+        instruments: &[i64],
+    ) -> Result<Batch, ExchangeError> {
+        Ok(Batch {
+            tx: Some(WriteTx::begin_batch(db, accounts, instruments).await?),
+            done: Vec::new(),
+        })
+    }
+
+    /// How many orders the batch has accepted so far.
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Whether the batch has accepted no order yet.
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+
+    fn tx(&mut self) -> Result<&mut WriteTx, ExchangeError> {
+        self.tx
+            .as_mut()
+            .ok_or_else(|| ExchangeError::Store(engine::spoiled()))
+    }
+
+    /// Keeps what an order decided, or passes its refusal on; a storage error spoils the batch.
+    async fn keep(
+        &mut self,
+        decided: Result<Decided, ExchangeError>,
+    ) -> Result<&Done, ExchangeError> {
+        match decided {
+            Ok(d) => {
+                let written = self.tx()?.write_book(&d.write).await;
+                if let Err(e) = written {
+                    self.tx = None;
+                    return Err(e.into());
+                }
+                self.done.push(Done::Ack(d.ack));
+                Ok(&self.done[self.done.len() - 1])
+            }
+            Err(e) => {
+                if matches!(e, ExchangeError::Store(_)) {
+                    self.tx = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Places an order for an account on a book, both given by id (see
+    /// [`super::Exchange::place_for_account`]; `req.symbol` is not read).
+    pub async fn place(
+        &mut self,
+        game_id: i64,
+        account_id: i64,
+        instrument_id: i64,
+        req: &OrderRequest,
+    ) -> Result<&Done, ExchangeError> {
+        let spec = PlaceSpec::of_request(game_id, account_id, instrument_id, req);
+        let tx = self.tx()?;
+        let decided = engine::place_next(tx, &spec).await;
+        self.keep(decided).await
+    }
+
+    /// Changes an open order of `account_id` (see [`super::Exchange::replace`]); a new size
+    /// of zero cancels it.
+    pub async fn replace(
+        &mut self,
+        game_id: i64,
+        account_id: i64,
+        order_id: i64,
+        new_price: Option<i64>,
+        new_open_qty: i64,
+    ) -> Result<&Done, ExchangeError> {
+        if new_open_qty == 0 {
+            return self
+                .cancel(game_id, Some(account_id), order_id, CancelReason::User)
+                .await;
+        }
+        let tx = self.tx()?;
+        let decided =
+            engine::replace_next(tx, game_id, account_id, order_id, new_price, new_open_qty).await;
+        self.keep(decided).await
+    }
+
+    /// Cancels an open order of `account_id` (any account's when `None`).
+    pub async fn cancel(
+        &mut self,
+        game_id: i64,
+        account_id: Option<i64>,
+        order_id: i64,
+        reason: CancelReason,
+    ) -> Result<&Done, ExchangeError> {
+        let tx = self.tx()?;
+        match engine::cancel_next(tx, game_id, account_id, order_id, reason).await {
+            Ok((write, order)) => {
+                let written = self.tx()?.write_book(&write).await;
+                if let Err(e) = written {
+                    self.tx = None;
+                    return Err(e.into());
+                }
+                self.done.push(Done::Cancelled(order));
+                Ok(&self.done[self.done.len() - 1])
+            }
+            Err(e) => {
+                if matches!(e, ExchangeError::Store(_)) {
+                    self.tx = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits every accepted order; returns what each did, in order, with the stored trade
+    /// ids. Nothing is committed if this fails.
+    pub async fn commit(mut self) -> Result<Vec<Done>, ExchangeError> {
+        let tx = self.tx.take().ok_or_else(engine::spoiled)?;
+        let written = tx.commit_batch().await?;
+        if written.len() != self.done.len() {
+            return Err(ExchangeError::Store(engine::missing_id()));
+        }
+        for (done, ids) in self.done.iter_mut().zip(written) {
+            if let Done::Ack(ack) = done {
+                if ack.fills.len() != ids.len() {
+                    return Err(ExchangeError::Store(engine::missing_id()));
+                }
+                for (fill, id) in ack.fills.iter_mut().zip(ids) {
+                    fill.trade_id = id;
+                }
+            }
+        }
+        Ok(self.done)
+    }
+
+    /// Abandons the batch: nothing in it is written.
+    pub async fn rollback(mut self) {
+        if let Some(tx) = self.tx.take() {
+            tx.rollback().await;
+        }
+    }
+}
+
+impl Done {
+    /// The order's status after it.
+    pub fn status(&self) -> OrderStatus {
+        match self {
+            Done::Ack(a) => a.status,
+            Done::Cancelled(_) => OrderStatus::Cancelled,
+        }
+    }
+}
