@@ -260,7 +260,10 @@ impl Market {
         // Carry out the NPCs' orders like any player's, in plan order, all in one transaction:
         // one commit for the tick instead of one per order, and either all of them happen or
         // (if the process dies) none, and the tick is finished again.
-        let skipped = self.execute_all(game_id, tick, &plan.actions).await?;
+        let books: Vec<i64> = instruments.iter().map(|i| i.id).collect();
+        let skipped = self
+            .execute_all(game_id, tick, &plan.actions, &books)
+            .await?;
 
         phases.orders_us = micros_since(started);
         let started = Instant::now();
@@ -373,18 +376,24 @@ impl Market {
 
     /// Carries out a tick's actions in order in one batch; returns how many the exchange
     /// refused. Nothing is written if this fails.
+    ///
+    /// The batch locks every book of the game (`books`), not only those it trades on: no other
+    /// order runs beside it. A batch fills accounts in plan order, not in id order as a lone
+    /// order's write does, so a transaction on another book that filled the same two accounts
+    /// the other way round could deadlock with it. Players wait out one batch (a few tens of
+    /// milliseconds) at most once a tick.
     async fn execute_all(
         &self,
         game_id: i64,
         tick: i64,
         actions: &[NpcAction],
+        books: &[i64],
     ) -> Result<usize, MarketError> {
         if actions.is_empty() {
             return Ok(0);
         }
         let accounts: Vec<i64> = actions.iter().map(NpcAction::account_id).collect();
-        let books: Vec<i64> = actions.iter().map(NpcAction::instrument_id).collect();
-        let mut batch = self.ex.begin_batch(&accounts, &books).await?;
+        let mut batch = self.ex.begin_batch(&accounts, books).await?;
         let mut skipped = 0;
         for action in actions {
             match execute(&mut batch, game_id, action).await {

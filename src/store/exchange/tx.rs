@@ -198,11 +198,14 @@ impl WriteTx {
                 (LOCK_CLASS_ACCOUNT, accounts),
                 (LOCK_CLASS_BOOK, instruments),
             ] {
-                let mut keys: Vec<i64> = ids.to_vec();
+                let mut keys: Vec<i64> = ids
+                    .iter()
+                    .map(|id| id.rem_euclid(i64::from(i32::MAX)))
+                    .collect();
                 keys.sort_unstable();
                 keys.dedup();
-                for id in keys {
-                    pg.pending.push_str(&advisory_sql(class, id));
+                if !keys.is_empty() {
+                    pg.pending.push_str(&advisory_many_sql(class, &keys));
                 }
             }
         }
@@ -400,6 +403,17 @@ fn wake_followers(pool: &sqlx::AnyPool) {
 fn advisory_sql(class: i32, id: i64) -> String {
     let key = id.rem_euclid(i64::from(i32::MAX));
     format!("SELECT 1 FROM pg_advisory_xact_lock({class}, {key});")
+}
+
+/// One statement that takes the advisory locks of `keys` (already wrapped into 31 bits, as in
+/// [`advisory_sql`]) one after the other in the order given: the executor walks `unnest`'s
+/// rows in array order and the aggregate calls the lock function once per row as it goes.
+fn advisory_many_sql(class: i32, keys: &[i64]) -> String {
+    let list: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    format!(
+        "SELECT count(pg_advisory_xact_lock({class}, k)) FROM unnest(ARRAY[{}]::integer[]) AS u(k);",
+        list.join(",")
+    )
 }
 
 /// The writer queue of one SQLite database file in this process.
