@@ -613,3 +613,24 @@ async fn a_batch_trades_in_order_commits_together_and_refusals_write_nothing() {
     assert_eq!(ack.status, OrderStatus::Filled);
     f.assert_clean().await;
 }
+
+#[tokio::test]
+async fn orders_go_through_after_the_server_drops_every_connection() {
+    let f = setup(GameRules::default()).await;
+    if nuggetnet::store::testing::test_backend() != nuggetnet::store::Backend::Postgres {
+        return; // SQLite's connections live in the process; nothing can drop them.
+    }
+    f.place(ALICE, limit("NUGT", Intent::Sell, 5, 1_000)).await;
+    // What a server restart does to every pooled connection but the killer's own.
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&sqlx::PgPool::connect(&f._db.url).await.unwrap())
+    .await
+    .unwrap();
+    assert!(killed > 0);
+    let ack = f.place(BOB, limit("NUGT", Intent::Buy, 5, 1_000)).await;
+    assert_eq!(ack.status, OrderStatus::Filled);
+    f.assert_clean().await;
+}

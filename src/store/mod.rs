@@ -75,6 +75,22 @@ pub enum StoreError {
     Sqlx(sqlx::Error),
 }
 
+impl StoreError {
+    /// Whether the connection was found dead (the server restarted or dropped it, the socket
+    /// broke): the statement did not run, and a fresh connection may well succeed.
+    pub fn connection_lost(&self) -> bool {
+        match self {
+            StoreError::Sqlx(sqlx::Error::Io(_)) => true,
+            // PostgreSQL: admin shutdown, crash shutdown, cannot connect now, and the whole
+            // connection-exception class.
+            StoreError::Sqlx(sqlx::Error::Database(e)) => e.code().is_some_and(|c| {
+                matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08")
+            }),
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::Sqlx(e)
@@ -108,7 +124,12 @@ impl Db {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let mut pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            // A ping before each use finds PostgreSQL connections the server dropped (a
+            // restart). SQLite's connections live in this process and cannot be dropped, and
+            // there the ping is a hop to sqlx's SQLite thread per transaction: a fifth of an
+            // order's time (BENCHMARKS.md), so SQLite goes without.
+            .test_before_acquire(backend == Backend::Postgres);
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {

@@ -79,7 +79,24 @@ fn word(row: &AnyRow, col: &str) -> Result<String, StoreError> {
 
 impl WriteTx {
     /// Begins a write transaction on a book, takes its locks and reads what `spec` asks for.
+    /// If this first round trip finds its connection dead (dropped by the server since the
+    /// pool checked it), it is tried again on another: nothing was written yet, and the dead
+    /// one is closed, not pooled.
     pub async fn load(db: &Db, spec: &LoadSpec) -> Result<(WriteTx, Loaded), StoreError> {
+        let tries = db.pool().options().get_max_connections() + 1;
+        let mut attempt = 1;
+        loop {
+            match WriteTx::load_once(db, spec).await {
+                Err(e) if e.connection_lost() && attempt < tries => {
+                    tracing::debug!(error = %e, attempt, "connection lost before the first statement; retrying");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn load_once(db: &Db, spec: &LoadSpec) -> Result<(WriteTx, Loaded), StoreError> {
         match db.backend() {
             Backend::Postgres => {
                 let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
