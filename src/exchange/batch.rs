@@ -14,6 +14,7 @@
 use super::engine::{self, Decided, PlaceSpec};
 use super::model::{CancelReason, Order, OrderAck, OrderRequest, OrderStatus};
 use super::ExchangeError;
+use crate::store::exchange::script::BookWrite;
 use crate::store::exchange::WriteTx;
 use crate::store::Db;
 
@@ -67,16 +68,16 @@ impl Batch {
     /// Keeps what an order decided, or passes its refusal on; a storage error spoils the batch.
     async fn keep(
         &mut self,
-        decided: Result<Decided, ExchangeError>,
+        decided: Result<(BookWrite, Done), ExchangeError>,
     ) -> Result<&Done, ExchangeError> {
         match decided {
-            Ok(d) => {
-                let written = self.tx()?.write_book(&d.write).await;
+            Ok((write, done)) => {
+                let written = self.tx()?.write_book(&write).await;
                 if let Err(e) = written {
                     self.tx = None;
                     return Err(e.into());
                 }
-                self.done.push(Done::Ack(d.ack));
+                self.done.push(done);
                 Ok(&self.done[self.done.len() - 1])
             }
             Err(e) => {
@@ -100,7 +101,7 @@ impl Batch {
         let spec = PlaceSpec::of_request(game_id, account_id, instrument_id, req);
         let tx = self.tx()?;
         let decided = engine::place_next(tx, &spec).await;
-        self.keep(decided).await
+        self.keep(decided.map(ack)).await
     }
 
     /// Changes an open order of `account_id` (see [`super::Exchange::replace`]); a new size
@@ -121,7 +122,7 @@ impl Batch {
         let tx = self.tx()?;
         let decided =
             engine::replace_next(tx, game_id, account_id, order_id, new_price, new_open_qty).await;
-        self.keep(decided).await
+        self.keep(decided.map(ack)).await
     }
 
     /// Cancels an open order of `account_id` (any account's when `None`).
@@ -133,23 +134,9 @@ impl Batch {
         reason: CancelReason,
     ) -> Result<&Done, ExchangeError> {
         let tx = self.tx()?;
-        match engine::cancel_next(tx, game_id, account_id, order_id, reason).await {
-            Ok((write, order)) => {
-                let written = self.tx()?.write_book(&write).await;
-                if let Err(e) = written {
-                    self.tx = None;
-                    return Err(e.into());
-                }
-                self.done.push(Done::Cancelled(order));
-                Ok(&self.done[self.done.len() - 1])
-            }
-            Err(e) => {
-                if matches!(e, ExchangeError::Store(_)) {
-                    self.tx = None;
-                }
-                Err(e)
-            }
-        }
+        let decided = engine::cancel_next(tx, game_id, account_id, order_id, reason).await;
+        self.keep(decided.map(|(write, order)| (write, Done::Cancelled(order))))
+            .await
     }
 
     /// Commits every accepted order; returns what each did, in order, with the stored trade
@@ -179,6 +166,11 @@ impl Batch {
             tx.rollback().await;
         }
     }
+}
+
+/// A placed or replaced order's rows and answer.
+fn ack(d: Decided) -> (BookWrite, Done) {
+    (d.write, Done::Ack(d.ack))
 }
 
 impl Done {

@@ -149,12 +149,62 @@ impl Exchange {
         }
     }
 
-    /// Runs `op` through the writer if there is one and it answers; `None` means run it here.
-    async fn via_writer(&self, op: writer::Op) -> Option<Result<OrderAck, ExchangeError>> {
-        match self.writer.as_ref()?.call(op).await {
-            writer::Route::Answered(answer) => Some(answer),
-            writer::Route::Unreachable => None,
+    /// Carries out a place, cancel or replace: through the writer if there is one and it
+    /// answers, else here in a transaction of its own.
+    async fn submit(&self, op: writer::Op) -> Result<OrderAck, ExchangeError> {
+        if let Some(client) = &self.writer {
+            if let writer::Route::Answered(answer) = client.call(op.clone()).await {
+                return answer;
+            }
         }
+        self.run_alone(&op).await
+    }
+
+    /// One place, cancel or replace in a transaction of its own, here.
+    pub(crate) async fn run_alone(&self, op: &writer::Op) -> Result<OrderAck, ExchangeError> {
+        let result = match *op {
+            writer::Op::Place {
+                game_id,
+                account_id,
+                instrument_id,
+                ref req,
+            } => {
+                let spec = engine::PlaceSpec::of_request(game_id, account_id, instrument_id, req);
+                engine::place(&self.db, &spec).await
+            }
+            writer::Op::Cancel {
+                game_id,
+                account_id,
+                order_id,
+            } => engine::cancel(
+                &self.db,
+                game_id,
+                Some(account_id),
+                order_id,
+                CancelReason::User,
+            )
+            .await
+            .map(|order| writer::ack_of(&Done::Cancelled(order))),
+            writer::Op::Replace {
+                game_id,
+                account_id,
+                order_id,
+                new_price,
+                new_open_qty,
+            } => {
+                engine::replace(
+                    &self.db,
+                    game_id,
+                    account_id,
+                    order_id,
+                    new_price,
+                    new_open_qty,
+                )
+                .await
+            }
+        };
+        log_store_error(&result);
+        result
     }
 
     /// Sets the URL event followers LISTEN on (PostgreSQL only).
@@ -341,25 +391,7 @@ impl Exchange {
             instrument_id,
             req: req.clone(),
         };
-        if let Some(answer) = self.via_writer(op).await {
-            return answer;
-        }
-        self.place_direct(game_id, account_id, instrument_id, req)
-            .await
-    }
-
-    /// [`Exchange::place_for_account`] in a transaction of its own, here.
-    pub(crate) async fn place_direct(
-        &self,
-        game_id: i64,
-        account_id: i64,
-        instrument_id: i64,
-        req: &OrderRequest,
-    ) -> Result<OrderAck, ExchangeError> {
-        let spec = engine::PlaceSpec::of_request(game_id, account_id, instrument_id, req);
-        let result = engine::place(&self.db, &spec).await;
-        log_store_error(&result);
-        result
+        self.submit(op).await
     }
 
     /// Begins a batch: many orders in one transaction, for a single writer such as the
@@ -387,31 +419,7 @@ impl Exchange {
             account_id: account.id,
             order_id,
         };
-        if let Some(answer) = self.via_writer(op).await {
-            return answer.map(|_| ());
-        }
-        self.cancel_direct(game_id, account.id, order_id)
-            .await
-            .map(|_| ())
-    }
-
-    /// Cancels an account's open order in a transaction of its own, here.
-    pub(crate) async fn cancel_direct(
-        &self,
-        game_id: i64,
-        account_id: i64,
-        order_id: i64,
-    ) -> Result<Order, ExchangeError> {
-        let result = engine::cancel(
-            &self.db,
-            game_id,
-            Some(account_id),
-            order_id,
-            CancelReason::User,
-        )
-        .await;
-        log_store_error(&result);
-        result
+        self.submit(op).await.map(|_| ())
     }
 
     /// Changes a player's open order: a new price (`None` keeps it) and a new open size.
@@ -432,33 +440,7 @@ impl Exchange {
             new_price,
             new_open_qty,
         };
-        if let Some(answer) = self.via_writer(op).await {
-            return answer;
-        }
-        self.replace_direct(game_id, account.id, order_id, new_price, new_open_qty)
-            .await
-    }
-
-    /// Changes an account's open order in a transaction of its own, here.
-    pub(crate) async fn replace_direct(
-        &self,
-        game_id: i64,
-        account_id: i64,
-        order_id: i64,
-        new_price: Option<i64>,
-        new_open_qty: i64,
-    ) -> Result<OrderAck, ExchangeError> {
-        let result = engine::replace(
-            &self.db,
-            game_id,
-            account_id,
-            order_id,
-            new_price,
-            new_open_qty,
-        )
-        .await;
-        log_store_error(&result);
-        result
+        self.submit(op).await
     }
 
     /// The top `depth` levels of both sides of a book.

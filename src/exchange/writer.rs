@@ -330,7 +330,7 @@ async fn apply(batch: &mut Batch, op: &Op) -> Result<(), ExchangeError> {
 }
 
 /// The acknowledgement a direct call would have given for `op`.
-fn ack_of(done: &Done) -> OrderAck {
+pub(crate) fn ack_of(done: &Done) -> OrderAck {
     match done {
         Done::Ack(ack) => ack.clone(),
         Done::Cancelled(order) => OrderAck {
@@ -347,44 +347,11 @@ fn ack_of(done: &Done) -> OrderAck {
 /// Runs each job in its own transaction, as a direct call would.
 async fn one_by_one(ex: &Exchange, jobs: Vec<Job>) {
     for job in jobs {
-        let answer = direct(ex, &job.op).await.map_err(|e| match e {
+        let answer = ex.run_alone(&job.op).await.map_err(|e| match e {
             ExchangeError::Store(_) => ExchangeError::Internal,
             other => other,
         });
         let _ = job.reply.send(answer);
-    }
-}
-
-/// One request in its own transaction.
-pub(crate) async fn direct(ex: &Exchange, op: &Op) -> Result<OrderAck, ExchangeError> {
-    match op {
-        Op::Place {
-            game_id,
-            account_id,
-            instrument_id,
-            req,
-        } => {
-            ex.place_direct(*game_id, *account_id, *instrument_id, req)
-                .await
-        }
-        Op::Cancel {
-            game_id,
-            account_id,
-            order_id,
-        } => {
-            let order = ex.cancel_direct(*game_id, *account_id, *order_id).await?;
-            Ok(ack_of(&Done::Cancelled(order)))
-        }
-        Op::Replace {
-            game_id,
-            account_id,
-            order_id,
-            new_price,
-            new_open_qty,
-        } => {
-            ex.replace_direct(*game_id, *account_id, *order_id, *new_price, *new_open_qty)
-                .await
-        }
     }
 }
 

@@ -135,19 +135,14 @@ impl WriteTx {
             lit(spec.order_id),
             if spec.new_order { "TRUE" } else { "FALSE" },
         );
-        let mut written = std::mem::take(&mut self.written);
         let pg = self
             .pg()
             .ok_or_else(|| corrupt("backend", "not PostgreSQL"))?;
         let sql = format!("{}{call}", pg.take_pending());
-        let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await;
-        let collected = rows.map(|rows| {
-            let c = pg.collect_written(&rows, &mut written);
-            (rows, c)
-        });
-        self.written = written;
-        let (rows, collected) = collected?;
-        collected?;
+        let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await?;
+        if let Some(ids) = pg.written_ids(&rows)? {
+            self.written.push(ids);
+        }
         let mut loaded = Loaded::default();
         let mut view = AccountView::default();
         for row in rows.iter().filter(|r| r.columns().len() > 1) {

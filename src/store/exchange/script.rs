@@ -12,8 +12,6 @@
 
 use std::fmt::Write;
 
-use sqlx::Row;
-
 use super::{LedgerEntry, WriteTx};
 use crate::exchange::model::{Intent, NewEvent, OrderStatus, Side, TimeInForce};
 use crate::store::{now_ms, Backend, StoreError};
@@ -127,39 +125,14 @@ fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 impl WriteTx {
-    /// Writes everything `w` says and commits, in one round trip on PostgreSQL. Returns the
-    /// ids of the new trades in the order of `w.trades` (see [`super::IdHint`]).
+    /// Writes everything `w` says and commits, in one round trip on PostgreSQL (the write is
+    /// staged and goes with the `COMMIT`). Returns the ids of the new trades in the order of
+    /// `w.trades` (see [`super::IdHint`]).
     pub async fn commit_book(mut self, w: &BookWrite) -> Result<Vec<i64>, StoreError> {
-        if !w.events.is_empty() {
-            self.wrote_events = true;
-        }
-        let now = now_ms();
-        match self.backend {
-            Backend::Postgres => {
-                let call = ex_write_call(w, now);
-                let pg = self
-                    .pg()
-                    .ok_or_else(|| super::corrupt("backend", "not PostgreSQL"))?;
-                let sql = format!("{}{call}COMMIT;", pg.take_pending());
-                let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await?;
-                pg.mark_ended();
-                let ids = rows
-                    .iter()
-                    .map(|r| r.try_get::<i64, _>(0))
-                    .collect::<Result<Vec<i64>, _>>()?;
-                self.committed().await?;
-                Ok(ids)
-            }
-            Backend::Sqlite => {
-                let script = sqlite_script(w, now);
-                self.finish_with(&script).await?;
-                Ok(w.trades.iter().map(|t| t.id).collect())
-            }
-        }
+        self.write_book(w).await?;
+        Ok(self.commit_batch().await?.pop().unwrap_or_default())
     }
-}
 
-impl WriteTx {
     /// Writes what `w` says inside a batch (see [`WriteTx::begin_batch`]) without committing.
     /// On PostgreSQL the write goes with the next statement sent, and its trade ids land in
     /// [`WriteTx::written`] then; on SQLite it runs now.
@@ -170,19 +143,14 @@ impl WriteTx {
         let now = now_ms();
         match self.backend {
             Backend::Postgres => {
-                let mut written = std::mem::take(&mut self.written);
                 let pg = self
                     .pg()
                     .ok_or_else(|| super::corrupt("backend", "not PostgreSQL"))?;
                 // One staged write at a time, so each flush returns one write's ids.
-                let flushed = if pg.staged {
-                    pg.ready(&mut written).await.map(|_| ())
-                } else {
-                    Ok(())
-                };
+                let flushed = if pg.staged { pg.flush().await? } else { None };
                 pg.stage_write(&ex_write_call(w, now));
-                self.written = written;
-                flushed
+                self.written.extend(flushed);
+                Ok(())
             }
             Backend::Sqlite => {
                 let script = sqlite_script(w, now);
@@ -196,15 +164,17 @@ impl WriteTx {
     /// Sends a batch's last write with `COMMIT` (PostgreSQL) or commits (SQLite). Returns the
     /// trade ids of every [`WriteTx::write_book`], in order.
     pub async fn commit_batch(mut self) -> Result<Vec<Vec<i64>>, StoreError> {
-        let mut written = std::mem::take(&mut self.written);
+        let mut last = None;
         if let Some(pg) = self.pg() {
             if pg.begun() {
                 let sql = format!("{}COMMIT;", pg.take_pending());
                 let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await?;
                 pg.mark_ended();
-                pg.collect_written(&rows, &mut written)?;
+                last = pg.written_ids(&rows)?;
             }
         }
+        let mut written = std::mem::take(&mut self.written);
+        written.extend(last);
         self.committed().await?;
         Ok(written)
     }

@@ -99,40 +99,32 @@ impl PgConn {
         std::mem::take(&mut self.pending)
     }
 
-    /// The connection, with any waiting statements sent first (a staged write's trade ids
-    /// are kept in `written`).
-    pub(crate) async fn ready(
-        &mut self,
-        written: &mut Vec<Vec<i64>>,
-    ) -> Result<&mut sqlx::AnyConnection, StoreError> {
-        if !self.pending.is_empty() {
-            let sql = self.take_pending();
-            if self.staged {
-                let rows = sqlx::Executor::fetch_all(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
-                self.collect_written(&rows, written)?;
-            } else {
-                sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
-            }
+    /// Sends the waiting statements, if any; returns the trade ids of a staged write among
+    /// them (see [`PgConn::written_ids`]).
+    pub(crate) async fn flush(&mut self) -> Result<Option<Vec<i64>>, StoreError> {
+        if self.pending.is_empty() {
+            return Ok(None);
         }
-        Ok(&mut *self.conn)
+        let sql = self.take_pending();
+        let rows = sqlx::Executor::fetch_all(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
+        self.written_ids(&rows)
     }
 
-    /// After the pending statements ran: if they held a staged write, takes its trade ids
-    /// (the rows of the column `ex_write`) from `rows` into `written`.
-    pub(crate) fn collect_written(
+    /// After the pending statements ran: if they held a staged write, its trade ids (the rows
+    /// of the column `ex_write`) from `rows`.
+    pub(crate) fn written_ids(
         &mut self,
         rows: &[sqlx::any::AnyRow],
-        written: &mut Vec<Vec<i64>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Vec<i64>>, StoreError> {
         if !std::mem::take(&mut self.staged) {
-            return Ok(());
+            return Ok(None);
         }
-        let mut ids = Vec::new();
-        for row in rows.iter().filter(|r| is_write_row(r)) {
-            ids.push(sqlx::Row::try_get::<i64, _>(row, 0)?);
-        }
-        written.push(ids);
-        Ok(())
+        let ids = rows
+            .iter()
+            .filter(|r| is_write_row(r))
+            .map(|row| sqlx::Row::try_get::<i64, _>(row, 0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        Ok(Some(ids))
     }
 
     /// Whether anything was or is to be sent in this transaction.
@@ -176,7 +168,7 @@ impl WriteTx {
     pub async fn begin(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
         let mut tx = WriteTx::begin_lazy(db, locks).await?;
         if let Inner::Pg(pg) = &mut tx.inner {
-            pg.ready(&mut tx.written).await?;
+            pg.flush().await?;
         }
         Ok(tx)
     }
