@@ -141,14 +141,6 @@ impl Exchange {
         self
     }
 
-    /// The same exchange trading directly, never through a writer (for the writer itself).
-    pub fn direct(&self) -> Exchange {
-        Exchange {
-            writer: None,
-            ..self.clone()
-        }
-    }
-
     /// Carries out a place, cancel or replace: through the writer if there is one and it
     /// answers, else here in a transaction of its own.
     async fn submit(&self, op: writer::Op) -> Result<OrderAck, ExchangeError> {

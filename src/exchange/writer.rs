@@ -515,7 +515,7 @@ mod tests {
         // A second writer on the same socket is refused while the first answers.
         assert!(bind(&path).await.is_err());
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(ex.direct(), listener, stop.clone()));
+        let server = tokio::spawn(serve(ex.clone(), listener, stop.clone()));
 
         // Garbage: the writer closes that connection and keeps serving.
         let mut raw = UnixStream::connect(&path).await.unwrap();
