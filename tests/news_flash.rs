@@ -10,10 +10,16 @@ mod door;
 use nuggetnet::exchange::Exchange;
 use nuggetnet::market::{Market, MarketConfig};
 
-/// A season whose market day has begun, so injected headlines go out at the next tick.
+/// A season whose market day has begun, so injected headlines go out at the next tick. No
+/// random news: a tick's chance of one grows with the time since the last tick, so a slow
+/// machine would now and then put a headline on the wire before the test's own.
 async fn market(db: &nuggetnet::store::Db) -> (Market, i64) {
     let config = MarketConfig {
         start: "2026-11-23 10:00".into(),
+        npc: nuggetnet::market::sim::SimParams {
+            news_rate_per_day: 0.0,
+            ..Default::default()
+        },
         ..MarketConfig::default()
     };
     let market = Market::new(Exchange::new(db.clone()), config).unwrap();

@@ -108,6 +108,8 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The exchange's write transactions' connections, kept apart from the pool.
+    writers: std::sync::Arc<exchange::tx::Writers>,
 }
 
 impl Db {
@@ -149,7 +151,18 @@ impl Db {
             });
         }
         let pool = pool.connect_with(options).await?;
-        Ok(Db { pool, backend })
+        // SQLite runs one write transaction at a time anyway (the file has one writer), so
+        // one connection serves them and its page cache stays warm. PostgreSQL's may run
+        // side by side, up to half the pool's size again.
+        let writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => (max_connections as usize / 2).max(1),
+        };
+        Ok(Db {
+            pool,
+            backend,
+            writers: std::sync::Arc::new(exchange::tx::Writers::new(writers)),
+        })
     }
 
     /// Connects and runs every pending migration.
@@ -178,8 +191,14 @@ impl Db {
         &self.pool
     }
 
-    /// Closes every pooled connection.
+    /// The connections of the exchange's write transactions.
+    pub(crate) fn writers(&self) -> &exchange::tx::Writers {
+        &self.writers
+    }
+
+    /// Closes every pooled connection and every kept write connection.
     pub async fn close(&self) {
+        self.writers.close().await;
         self.pool.close().await;
     }
 }

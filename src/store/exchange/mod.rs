@@ -15,6 +15,7 @@ pub mod board;
 pub mod follow;
 pub mod load;
 pub mod script;
+pub mod sql;
 pub mod tx;
 
 use sqlx::any::AnyRow;
@@ -42,10 +43,6 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 
 const GAME_COLUMNS: &str = "id, name, status, starting_cash, initial_margin_bp, maint_long_bp, \
      maint_short_bp, borrow_fee_bp_day, fee_bp, collar_bp, stp_default";
-
-/// [`GAME_COLUMNS`] for a query where the games table is `g`.
-const GAME_COLUMNS_G: &str = "g.id, g.name, g.status, g.starting_cash, g.initial_margin_bp, \
-     g.maint_long_bp, g.maint_short_bp, g.borrow_fee_bp_day, g.fee_bp, g.collar_bp, g.stp_default";
 
 fn game_from_row(row: &AnyRow) -> Result<Game, StoreError> {
     let status: String = row.try_get("status")?;
@@ -249,80 +246,6 @@ impl WriteTx {
         }
     }
 
-    /// The game (with its house account) and one of its instruments, in one query, together
-    /// with the id the next order will get and (on SQLite) the last trade id.
-    pub async fn game_and_book(
-        &mut self,
-        game_id: i64,
-        instrument_id: i64,
-    ) -> Result<Option<(Game, i64, BookState, IdHint)>, StoreError> {
-        // On SQLite the write lock is held, so the next rowids are free to take; PostgreSQL's
-        // identity sequence hands out the order id (a rolled-back one is simply never used).
-        let ids = match self.backend {
-            Backend::Sqlite => {
-                "(SELECT COALESCE(MAX(id), 0) + 1 FROM ex_orders) AS next_order, \
-                 (SELECT COALESCE(MAX(id), 0) FROM ex_trades) AS last_trade"
-            }
-            Backend::Postgres => {
-                "nextval(pg_get_serial_sequence('ex_orders', 'id')) AS next_order, \
-                 CAST(NULL AS BIGINT) AS last_trade"
-            }
-        };
-        let sql = format!(
-            "SELECT {GAME_COLUMNS_G}, {ids}, (SELECT a.id FROM ex_accounts a \
-                 WHERE a.game_id = g.id AND a.is_house = 1) AS house_id, \
-                 i.id AS i_id, i.symbol AS i_symbol, i.name AS i_name, i.profile AS i_profile, \
-                 i.tick AS i_tick, i.shares_issued AS i_shares, i.last_price AS i_last, \
-                 i.next_priority AS i_next \
-             FROM ex_games g JOIN ex_instruments i ON i.game_id = g.id \
-             WHERE g.id = $1 AND i.id = $2"
-        );
-        let row = sqlx::query(&sql)
-            .bind(game_id)
-            .bind(instrument_id)
-            .fetch_optional(self.conn())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let house: Option<i64> = row.try_get("house_id")?;
-        let house = house.ok_or_else(|| corrupt("house account", "missing"))?;
-        let book = BookState {
-            instrument: Instrument {
-                id: row.try_get("i_id")?,
-                game_id,
-                symbol: row.try_get("i_symbol")?,
-                name: row.try_get("i_name")?,
-                profile: row.try_get("i_profile")?,
-                tick: row.try_get("i_tick")?,
-                shares_issued: row.try_get("i_shares")?,
-                last_price: row.try_get("i_last")?,
-            },
-            next_priority: row.try_get("i_next")?,
-        };
-        let last_trade: Option<i64> = row.try_get("last_trade")?;
-        let hint = IdHint {
-            next_order: row.try_get("next_order")?,
-            trade_base: last_trade.unwrap_or(0),
-        };
-        Ok(Some((game_from_row(&row)?, house, book, hint)))
-    }
-
-    /// The instrument and its priority counter.
-    pub async fn book(&mut self, instrument_id: i64) -> Result<Option<BookState>, StoreError> {
-        let sql =
-            format!("SELECT {INSTRUMENT_COLUMNS}, next_priority FROM ex_instruments WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(instrument_id)
-            .fetch_optional(self.conn())
-            .await?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some(BookState {
-                instrument: instrument_from_row(&row)?,
-                next_priority: row.try_get("next_priority")?,
-            })),
-        }
-    }
-
     /// Saves the last trade price and the priority counter.
     pub async fn save_book(
         &mut self,
@@ -395,38 +318,6 @@ impl WriteTx {
                 })
             })
             .collect()
-    }
-
-    /// The best price on a side of a book, if any order rests there.
-    pub async fn best_price(
-        &mut self,
-        instrument_id: i64,
-        side: Side,
-    ) -> Result<Option<i64>, StoreError> {
-        let agg = match side {
-            Side::Buy => "MAX",
-            Side::Sell => "MIN",
-        };
-        let sql = format!(
-            "SELECT {agg}(price) AS p FROM ex_orders \
-             WHERE instrument_id = $1 AND side = $2 AND status = 'open'"
-        );
-        let row = sqlx::query(&sql)
-            .bind(instrument_id)
-            .bind(side.as_str())
-            .fetch_one(self.conn())
-            .await?;
-        Ok(row.try_get("p")?)
-    }
-
-    /// An order by id.
-    pub async fn order(&mut self, order_id: i64) -> Result<Option<Order>, StoreError> {
-        let sql = format!("SELECT {ORDER_COLUMNS} FROM ex_orders WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(order_id)
-            .fetch_optional(self.conn())
-            .await?;
-        row.as_ref().map(order_from_row).transpose()
     }
 
     /// Open orders of an account on one instrument, or on all when `instrument_id` is `None`.
@@ -1054,15 +945,21 @@ pub const EXCHANGE_TABLES: &str =
     "ex_games, ex_instruments, ex_accounts, ex_positions, ex_orders, ex_trades, ex_ledger, \
      ex_events";
 
-/// `VACUUM ANALYZE` of the named tables (comma-separated) on PostgreSQL; `ANALYZE` (all
-/// tables) on SQLite. For benchmarks, which must not measure plans made from the statistics
-/// of empty tables on a server without autovacuum.
+/// `VACUUM ANALYZE` of the named tables (comma-separated) on PostgreSQL. For benchmarks,
+/// which must not measure plans made from the statistics of empty tables on a server without
+/// autovacuum.
+///
+/// Nothing on SQLite: its planner does well on these tables without statistics, and with
+/// them it does worse here. Our SQLite is built with STAT4, and once `ANALYZE` has written
+/// samples, a prepared statement whose plan might depend on a bound value is prepared again
+/// every time a new value is bound, which made the exchange's statements, kept prepared for
+/// speed, cost a fresh parse on every order (a sixth of the order writer's time in a profile).
 pub async fn vacuum_analyze_tables(db: &Db, tables: &str) -> Result<(), StoreError> {
-    let sql = match db.backend() {
-        Backend::Postgres => format!("VACUUM ANALYZE {tables}"),
-        Backend::Sqlite => "ANALYZE".to_string(),
-    };
-    sqlx::raw_sql(&sql).execute(db.pool()).await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::raw_sql(&format!("VACUUM ANALYZE {tables}"))
+            .execute(db.pool())
+            .await?;
+    }
     Ok(())
 }
 

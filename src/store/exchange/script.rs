@@ -12,6 +12,7 @@
 
 use std::fmt::Write;
 
+use super::sql::{quote, Sql};
 use super::{LedgerEntry, WriteTx};
 use crate::exchange::model::{Intent, NewEvent, OrderStatus, Side, TimeInForce};
 use crate::store::{now_ms, Backend, StoreError};
@@ -86,17 +87,12 @@ impl BookWrite {
     }
 }
 
-/// A text literal, quoted.
-fn text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 fn opt(v: Option<i64>) -> String {
     v.map_or_else(|| "NULL".to_string(), |v| v.to_string())
 }
 
 fn opt_text(v: Option<&str>) -> String {
-    v.map_or_else(|| "NULL".to_string(), text)
+    v.map_or_else(|| "NULL".to_string(), quote)
 }
 
 /// Adds up deltas with the same key, keeping keys sorted (so row locks are taken in order).
@@ -116,7 +112,7 @@ fn int_array(items: impl IntoIterator<Item = Option<i64>>) -> String {
 
 /// `ARRAY['a','b']::text[]`.
 fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let list: Vec<String> = items.into_iter().map(text).collect();
+    let list: Vec<String> = items.into_iter().map(quote).collect();
     if list.is_empty() {
         "'{}'::text[]".to_string()
     } else {
@@ -125,17 +121,18 @@ fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 impl WriteTx {
-    /// Writes everything `w` says and commits, in one round trip on PostgreSQL (the write is
-    /// staged and goes with the `COMMIT`). Returns the ids of the new trades in the order of
-    /// `w.trades` (see [`super::IdHint`]).
+    /// Writes everything `w` says and commits, in one trip (the write is staged and goes with
+    /// the `COMMIT`). Returns the ids of the new trades in the order of `w.trades` (see
+    /// [`super::IdHint`]).
     pub async fn commit_book(mut self, w: &BookWrite) -> Result<Vec<i64>, StoreError> {
         self.write_book(w).await?;
         Ok(self.commit_batch().await?.pop().unwrap_or_default())
     }
 
-    /// Writes what `w` says inside a batch (see [`WriteTx::begin_batch`]) without committing.
-    /// On PostgreSQL the write goes with the next statement sent, and its trade ids land in
-    /// [`WriteTx::written`] then; on SQLite it runs now.
+    /// Writes what `w` says inside a batch (see [`WriteTx::begin_batch`]) without committing:
+    /// the write goes with the next statement sent. Its trade ids land in
+    /// [`WriteTx::written`]: on SQLite now (they were handed out by the load), on PostgreSQL
+    /// when the write has run (`ex_write` hands them out).
     pub async fn write_book(&mut self, w: &BookWrite) -> Result<(), StoreError> {
         if !w.events.is_empty() {
             self.wrote_events = true;
@@ -143,40 +140,25 @@ impl WriteTx {
         let now = now_ms();
         match self.backend {
             Backend::Postgres => {
-                let pg = self
-                    .pg()
-                    .ok_or_else(|| super::corrupt("backend", "not PostgreSQL"))?;
+                let link = self.link();
                 // One staged write at a time, so each flush returns one write's ids.
-                let flushed = if pg.staged { pg.flush().await? } else { None };
-                pg.stage_write(&ex_write_call(w, now));
+                let flushed = if link.staged() {
+                    link.flush().await?
+                } else {
+                    None
+                };
+                let mut sql = link.sql();
+                sql.push(&ex_write_call(w, now));
+                link.stage(sql, true);
                 self.written.extend(flushed);
-                Ok(())
             }
             Backend::Sqlite => {
-                let script = sqlite_script(w, now);
-                sqlx::Executor::execute(self.conn(), sqlx::raw_sql(&script)).await?;
+                let sql = sqlite_script(w, now);
+                self.link().stage(sql, false);
                 self.written.push(w.trades.iter().map(|t| t.id).collect());
-                Ok(())
             }
         }
-    }
-
-    /// Sends a batch's last write with `COMMIT` (PostgreSQL) or commits (SQLite). Returns the
-    /// trade ids of every [`WriteTx::write_book`], in order.
-    pub async fn commit_batch(mut self) -> Result<Vec<Vec<i64>>, StoreError> {
-        let mut last = None;
-        if let Some(pg) = self.pg() {
-            if pg.begun() {
-                let sql = format!("{}COMMIT;", pg.take_pending());
-                let rows = sqlx::Executor::fetch_all(pg.raw(), sqlx::raw_sql(&sql)).await?;
-                pg.mark_ended();
-                last = pg.written_ids(&rows)?;
-            }
-        }
-        let mut written = std::mem::take(&mut self.written);
-        written.extend(last);
-        self.committed().await?;
-        Ok(written)
+        Ok(())
     }
 }
 
@@ -197,14 +179,14 @@ fn ex_write_call(w: &BookWrite, now: i64) -> String {
                 if o.insert { 1 } else { 2 },
                 o.id,
                 o.account_id,
-                text(o.intent.side().as_str()),
-                text(o.intent.as_str()),
-                text(if o.market { "market" } else { "limit" }),
-                text(o.tif.as_str()),
+                quote(o.intent.side().as_str()),
+                quote(o.intent.as_str()),
+                quote(if o.market { "market" } else { "limit" }),
+                quote(o.tif.as_str()),
                 opt(o.price),
                 o.qty,
                 o.filled,
-                text(o.status.as_str()),
+                quote(o.status.as_str()),
                 opt_text(o.reason),
                 o.priority,
             );
@@ -276,154 +258,176 @@ fn ex_write_call(w: &BookWrite, now: i64) -> String {
     s
 }
 
-/// The statements of `w` for SQLite, in one script.
-fn sqlite_script(w: &BookWrite, now: i64) -> String {
-    let mut s = String::with_capacity(2048);
-    // Writing into a String cannot fail; the results are ignored below for that reason.
+/// The statements of `w` for SQLite, in one script with bound values (so a write of the same
+/// shape, the same number of trades, fills and so on, has the same text and stays prepared).
+fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
+    let mut s = Sql::new(Backend::Sqlite);
     if let Some(o) = &w.order {
         if o.insert {
-            let _ = writeln!(
-                s,
+            let v = [
+                s.int(o.id),
+                s.int(w.game_id),
+                s.int(w.instrument_id),
+                s.int(o.account_id),
+                s.text_value(o.intent.side().as_str()),
+                s.text_value(o.intent.as_str()),
+                s.text_value(if o.market { "market" } else { "limit" }),
+                s.text_value(o.tif.as_str()),
+                s.opt(o.price),
+                s.int(o.qty),
+                s.int(o.filled),
+                s.text_value(o.status.as_str()),
+                s.opt_text(o.reason),
+                s.int(o.priority),
+                s.int(now),
+                s.int(now),
+            ];
+            s.push(&format!(
                 "INSERT INTO ex_orders (id, game_id, instrument_id, account_id, side, intent, \
                      kind, tif, price, qty, filled, status, reason, priority, created_at, \
-                     updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, \
-                     {now}, {now});",
-                o.id,
-                w.game_id,
-                w.instrument_id,
-                o.account_id,
-                text(o.intent.side().as_str()),
-                text(o.intent.as_str()),
-                text(if o.market { "market" } else { "limit" }),
-                text(o.tif.as_str()),
-                opt(o.price),
-                o.qty,
-                o.filled,
-                text(o.status.as_str()),
-                opt_text(o.reason),
-                o.priority,
-            );
+                     updated_at) VALUES ({});",
+                v.join(", ")
+            ));
         } else {
-            let _ = writeln!(
-                s,
+            let v = [
+                s.opt(o.price),
+                s.int(o.qty),
+                s.int(o.filled),
+                s.text_value(o.status.as_str()),
+                s.opt_text(o.reason),
+                s.int(o.priority),
+                s.int(now),
+                s.int(o.id),
+            ];
+            s.push(&format!(
                 "UPDATE ex_orders SET price = {}, qty = {}, filled = {}, status = {}, \
-                     reason = {}, priority = {}, updated_at = {now} WHERE id = {};",
-                opt(o.price),
-                o.qty,
-                o.filled,
-                text(o.status.as_str()),
-                opt_text(o.reason),
-                o.priority,
-                o.id,
-            );
+                     reason = {}, priority = {}, updated_at = {} WHERE id = {};",
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+            ));
         }
     }
-    if !w.trades.is_empty() {
-        s.push_str(
-            "INSERT INTO ex_trades (id, game_id, instrument_id, price, qty, buy_order_id, \
-             sell_order_id, taker_side, created_at) VALUES ",
-        );
-        for (k, t) in w.trades.iter().enumerate() {
-            let _ = write!(
-                s,
-                "{}({}, {}, {}, {}, {}, {}, {}, {}, {now})",
-                if k > 0 { ", " } else { "" },
-                t.id,
-                w.game_id,
-                w.instrument_id,
-                t.price,
-                t.qty,
-                t.buy_order_id,
-                t.sell_order_id,
-                text(t.taker_side.as_str()),
-            );
-        }
-        s.push_str(";\n");
-    }
+    let rows: Vec<String> = w
+        .trades
+        .iter()
+        .map(|t| {
+            let v = [
+                s.int(t.id),
+                s.int(w.game_id),
+                s.int(w.instrument_id),
+                s.int(t.price),
+                s.int(t.qty),
+                s.int(t.buy_order_id),
+                s.int(t.sell_order_id),
+                s.text_value(t.taker_side.as_str()),
+                s.int(now),
+            ];
+            format!("({})", v.join(", "))
+        })
+        .collect();
+    insert(
+        &mut s,
+        "ex_trades (id, game_id, instrument_id, price, qty, buy_order_id, sell_order_id, \
+         taker_side, created_at)",
+        &rows,
+        "",
+    );
     for &(id, qty) in &w.maker_fills {
-        let _ = writeln!(
-            s,
-            "UPDATE ex_orders SET filled = filled + {qty}, status = CASE WHEN filled + {qty} \
-             >= qty THEN 'filled' ELSE status END, updated_at = {now} WHERE id = {id};"
-        );
+        let (q1, q2, t, i) = (s.int(qty), s.int(qty), s.int(now), s.int(id));
+        s.push(&format!(
+            "UPDATE ex_orders SET filled = filled + {q1}, status = CASE WHEN filled + {q2} \
+             >= qty THEN 'filled' ELSE status END, updated_at = {t} WHERE id = {i};"
+        ));
     }
     for &(id, reason) in &w.cancels {
-        let _ = writeln!(
-            s,
-            "UPDATE ex_orders SET status = 'cancelled', reason = {}, updated_at = {now} \
-             WHERE id = {id} AND status = 'open';",
-            text(reason)
-        );
+        let (r, t, i) = (s.text_value(reason), s.int(now), s.int(id));
+        s.push(&format!(
+            "UPDATE ex_orders SET status = 'cancelled', reason = {r}, updated_at = {t} \
+             WHERE id = {i} AND status = 'open';"
+        ));
     }
     if let Some((last, next)) = w.book {
-        let _ = writeln!(
-            s,
-            "UPDATE ex_instruments SET last_price = {last}, next_priority = {next} WHERE id = {};",
-            w.instrument_id
-        );
+        let (l, n, i) = (s.int(last), s.int(next), s.int(w.instrument_id));
+        s.push(&format!(
+            "UPDATE ex_instruments SET last_price = {l}, next_priority = {n} WHERE id = {i};"
+        ));
     }
-    let shares = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)));
-    if !shares.is_empty() {
-        s.push_str("INSERT INTO ex_positions (account_id, instrument_id, qty) VALUES ");
-        for (k, ((a, i), d)) in shares.iter().enumerate() {
-            let _ = write!(s, "{}({a}, {i}, {d})", if k > 0 { ", " } else { "" });
-        }
-        s.push_str(
-            " ON CONFLICT (account_id, instrument_id) \
-             DO UPDATE SET qty = ex_positions.qty + excluded.qty;",
-        );
-    }
+    let rows: Vec<String> = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)))
+        .into_iter()
+        .map(|((a, i), d)| format!("({}, {}, {})", s.int(a), s.int(i), s.int(d)))
+        .collect();
+    insert(
+        &mut s,
+        "ex_positions (account_id, instrument_id, qty)",
+        &rows,
+        " ON CONFLICT (account_id, instrument_id) DO UPDATE SET qty = ex_positions.qty + excluded.qty",
+    );
     for (account, d) in net(w.cash.iter().copied()) {
-        let _ = writeln!(
-            s,
-            "UPDATE ex_accounts SET cash = cash + {d} WHERE id = {account};"
-        );
+        let (d, a) = (s.int(d), s.int(account));
+        s.push(&format!(
+            "UPDATE ex_accounts SET cash = cash + {d} WHERE id = {a};"
+        ));
     }
-    if !w.ledger.is_empty() {
-        s.push_str(
-            "INSERT INTO ex_ledger (game_id, account_id, instrument_id, cash_delta, \
-             share_delta, reason, trade_id, created_at) VALUES ",
-        );
-        for (k, l) in w.ledger.iter().enumerate() {
-            let _ = write!(
-                s,
-                "{}({}, {}, {}, {}, {}, {}, {}, {now})",
-                if k > 0 { ", " } else { "" },
-                w.game_id,
-                l.account_id,
-                opt(l.instrument_id),
-                l.cash_delta,
-                l.share_delta,
-                text(l.reason.as_str()),
-                opt(l.trade_id),
-            );
-        }
-        s.push_str(";\n");
-    }
-    if !w.events.is_empty() {
-        s.push_str(
-            "INSERT INTO ex_events (game_id, kind, account_id, instrument_id, order_id, \
-             trade_id, price, qty, detail, created_at) VALUES ",
-        );
-        for (k, e) in w.events.iter().enumerate() {
-            let _ = write!(
-                s,
-                "{}({}, {}, {}, {}, {}, {}, {}, {}, {}, {now})",
-                if k > 0 { ", " } else { "" },
-                w.game_id,
-                text(e.kind.as_str()),
-                opt(e.account_id),
-                opt(e.instrument_id),
-                opt(e.order_id),
-                opt(e.trade_id),
-                opt(e.price),
-                opt(e.qty),
-                text(&e.detail),
-            );
-        }
-        s.push_str(";\n");
-    }
+    let rows: Vec<String> = w
+        .ledger
+        .iter()
+        .map(|l| {
+            let v = [
+                s.int(w.game_id),
+                s.int(l.account_id),
+                s.opt(l.instrument_id),
+                s.int(l.cash_delta),
+                s.int(l.share_delta),
+                s.text_value(l.reason.as_str()),
+                s.opt(l.trade_id),
+                s.int(now),
+            ];
+            format!("({})", v.join(", "))
+        })
+        .collect();
+    insert(
+        &mut s,
+        "ex_ledger (game_id, account_id, instrument_id, cash_delta, share_delta, reason, \
+         trade_id, created_at)",
+        &rows,
+        "",
+    );
+    let rows: Vec<String> = w
+        .events
+        .iter()
+        .map(|e| {
+            let v = [
+                s.int(w.game_id),
+                s.text_value(e.kind.as_str()),
+                s.opt(e.account_id),
+                s.opt(e.instrument_id),
+                s.opt(e.order_id),
+                s.opt(e.trade_id),
+                s.opt(e.price),
+                s.opt(e.qty),
+                s.text_value(&e.detail),
+                s.int(now),
+            ];
+            format!("({})", v.join(", "))
+        })
+        .collect();
+    insert(
+        &mut s,
+        "ex_events (game_id, kind, account_id, instrument_id, order_id, trade_id, price, qty, \
+         detail, created_at)",
+        &rows,
+        "",
+    );
     s
+}
+
+/// `INSERT INTO {table} VALUES {rows}{tail};`, if there are rows.
+fn insert(s: &mut Sql, table: &str, rows: &[String], tail: &str) {
+    if !rows.is_empty() {
+        s.push(&format!(
+            "INSERT INTO {table} VALUES {}{tail};",
+            rows.join(", ")
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -432,7 +436,6 @@ mod tests {
 
     #[test]
     fn text_literals_are_quoted() {
-        assert_eq!(text("it's"), "'it''s'");
         assert_eq!(opt(None), "NULL");
         assert_eq!(opt_text(Some("x")), "'x'");
     }

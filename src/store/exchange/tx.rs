@@ -18,18 +18,24 @@
 //! events pokes a per-pool background task that sends one `pg_notify` in its own tiny
 //! transaction for any number of pokes that arrived meanwhile.
 //!
-//! On PostgreSQL this type runs `BEGIN`, `COMMIT` and `ROLLBACK` itself on a pooled connection
-//! (rather than through sqlx's `Transaction`), so that they can share a round trip with other
-//! statements: the order path sends `BEGIN; SELECT * FROM ex_load(...)` and then
-//! `SELECT * FROM ex_write(...); COMMIT` (see [`super::load`] and [`super::script`]), two round
-//! trips per order. A transaction can also start lazily ([`WriteTx::begin_lazy`]): nothing is
-//! sent until its first statement, which carries the `BEGIN`.
+//! On both engines this type runs `BEGIN`, `COMMIT` and `ROLLBACK` itself (rather than through
+//! sqlx's `Transaction`), so that they share a trip to the database with other statements: the
+//! order path sends `BEGIN` with its load ([`super::load`]) and its write with `COMMIT`
+//! ([`super::script`]), two trips per order; on SQLite a trip is a hop to sqlx's thread for
+//! the connection. A transaction starts lazily: nothing is sent until its first statement,
+//! which carries the `BEGIN`.
+//!
+//! The connections come from a small store of their own ([`Writers`]), not from the pool for
+//! each transaction: the pool checks a connection with a round trip when it hands it out (on
+//! PostgreSQL) and again when it takes it back, and on SQLite each connection has its own
+//! page cache, which a write by another connection makes stale. A connection the server
+//! dropped (a restart) shows up at the transaction's first statement, which is then tried
+//! again on another connection: nothing was written yet.
 //!
 //! A [`WriteTx`] that is dropped without `commit` or `rollback` (a cancelled future, a `?` on
-//! a rare path) rolls back too. On SQLite sqlx's `Transaction` queues the rollback on drop. On
-//! PostgreSQL the connection is closed instead of returned to the pool, and the server rolls
-//! back (and releases the advisory locks) when it goes; the engine's hot paths call
-//! [`WriteTx::rollback`] on their errors, which keeps the connection.
+//! a rare path) rolls back too: its connection is closed instead of kept, and the database
+//! rolls back (and PostgreSQL releases the advisory locks) when it goes; the engine's hot paths
+//! call [`WriteTx::rollback`] on their errors, which keeps the connection.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -37,9 +43,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::fcntl::{Flock, FlockArg};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Connection};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::sql::{self, Sql};
 use crate::store::{Backend, Db, StoreError};
 
 /// Advisory lock class for books (first key of the two-key form).
@@ -47,109 +55,242 @@ const LOCK_CLASS_BOOK: i32 = 0x4E58_0001;
 /// Advisory lock class for accounts.
 const LOCK_CLASS_ACCOUNT: i32 = 0x4E58_0002;
 
+/// The connections of one [`Db`]'s write transactions, at most `limit` at a time.
+pub(crate) struct Writers {
+    idle: Mutex<Vec<AnyConnection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Writers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writers")
+            .field("available", &self.permits.available_permits())
+            .finish()
+    }
+}
+
+impl Writers {
+    /// At most `limit` write transactions at once in this process (each on its own
+    /// connection, besides the pool's).
+    pub(crate) fn new(limit: usize) -> Writers {
+        Writers {
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+        }
+    }
+
+    fn pop_idle(&self) -> Option<AnyConnection> {
+        // A std mutex: held only for the pop or push, never across an await.
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop()
+    }
+
+    fn keep(&self, conn: AnyConnection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(conn);
+    }
+
+    /// Closes every kept connection; transactions still running keep theirs until they end.
+    pub(crate) async fn close(&self) {
+        self.permits.close();
+        let idle = std::mem::take(
+            &mut *self
+                .idle
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for conn in idle {
+            if let Err(e) = conn.close().await {
+                tracing::debug!(error = %e, "closing a write connection failed");
+            }
+        }
+    }
+}
+
 /// An open write transaction holding its locks.
 pub struct WriteTx {
-    inner: Inner,
+    link: Link,
     pub(crate) backend: Backend,
     /// Whether events were written, so followers need waking after commit.
     pub(crate) wrote_events: bool,
     /// The trade ids each write of a batch got, in the order of the writes; see
     /// [`WriteTx::begin_batch`].
     pub(crate) written: Vec<Vec<i64>>,
-    pool: sqlx::AnyPool,
-    /// Declared after `inner` so the transaction (and its rollback) goes first on drop.
+    /// Declared after `link` so the transaction (and its rollback) goes first on drop.
     _gate: Option<GateGuard>,
 }
 
-/// The connection of a [`WriteTx`] and who manages its transaction.
-enum Inner {
-    /// SQLite: sqlx's transaction (rolled back on drop).
-    Sqlite(Transaction<'static, Any>),
-    /// PostgreSQL: our own `BEGIN`/`COMMIT` on a pooled connection.
-    Pg(PgConn),
-}
-
-/// A pooled PostgreSQL connection with the state of the transaction this type runs on it.
-pub(crate) struct PgConn {
-    conn: PoolConnection<Any>,
+/// The connection of a [`WriteTx`] with the state of the transaction on it.
+pub(crate) struct Link {
+    /// Always `Some` until dropped.
+    conn: Option<AnyConnection>,
+    db: Db,
+    _permit: OwnedSemaphorePermit,
     /// Statements (`BEGIN` and lock statements, a batch's last write) not sent yet; they go
     /// with the next query.
-    pending: String,
-    /// Whether `pending` holds an `ex_write` call whose trade ids are still to be read.
-    pub(crate) staged: bool,
+    pending: Sql,
+    /// Whether `pending` holds a write whose trade ids are still to be read (PostgreSQL).
+    staged: bool,
     /// Whether a `BEGIN` may have been sent with no `COMMIT` or `ROLLBACK` after it.
     open: bool,
 }
 
-impl Drop for PgConn {
+impl Drop for Link {
     fn drop(&mut self) {
-        if self.open {
-            // The transaction may still be open on the server: never hand this connection
-            // to someone else. Closing it makes the server roll back and drop the locks.
-            self.conn.close_on_drop();
+        if let Some(conn) = self.conn.take() {
+            if self.open {
+                // The transaction may still be open: never use this connection again.
+                // Dropping it closes it, and the database rolls back.
+                drop(conn);
+            } else {
+                self.db.writers().keep(conn);
+            }
         }
     }
 }
 
-impl PgConn {
-    /// Takes the statements still waiting to be sent (empty if none), to prefix a query
-    /// with; from here on the transaction counts as open.
-    pub(crate) fn take_pending(&mut self) -> String {
+impl Link {
+    async fn new(db: &Db, begin: Sql) -> Result<Link, StoreError> {
+        let permit = db
+            .writers()
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Sqlx(sqlx::Error::PoolClosed))?;
+        let conn = fresh_conn(db).await?;
+        Ok(Link {
+            conn: Some(conn),
+            db: db.clone(),
+            _permit: permit,
+            pending: begin,
+            staged: false,
+            open: false,
+        })
+    }
+
+    fn conn(&mut self) -> &mut AnyConnection {
+        self.conn
+            .as_mut()
+            .expect("a link has its connection until dropped")
+    }
+
+    /// The statements still waiting to be sent (empty if none), to put first in the next
+    /// query; from here on the transaction counts as open.
+    pub(crate) fn take_pending(&mut self) -> Sql {
+        std::mem::take(&mut self.staged);
+        self.pending.take()
+    }
+
+    /// A new, empty text for this link's engine.
+    pub(crate) fn sql(&self) -> Sql {
+        Sql::new(self.db.backend())
+    }
+
+    /// Runs `sql` (which should start with [`Link::take_pending`]) and returns its rows. If it
+    /// is the transaction's first statement and finds its connection dead, it runs again on
+    /// another connection, up to once per connection the pool may hold.
+    pub(crate) async fn send(&mut self, sql: Sql) -> Result<Vec<AnyRow>, StoreError> {
+        let first = !self.open;
         self.open = true;
-        std::mem::take(&mut self.pending)
+        if !first {
+            return sql::fetch_all(self.conn(), sql).await;
+        }
+        let tries = self.db.pool().options().get_max_connections() + 1;
+        let mut attempt = 1;
+        loop {
+            match sql::fetch_all(self.conn(), sql.clone()).await {
+                Err(e) if e.connection_lost() && attempt < tries => {
+                    tracing::debug!(error = %e, attempt, "connection lost before the first statement; retrying");
+                    attempt += 1;
+                    // The dead connection is dropped, not kept.
+                    self.conn = Some(fresh_conn(&self.db).await?);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs the waiting statements and then `sql`; returns the rows and, if a staged write was
+    /// among the waiting, its trade ids.
+    pub(crate) async fn run(
+        &mut self,
+        sql: Sql,
+    ) -> Result<(Vec<AnyRow>, Option<Vec<i64>>), StoreError> {
+        let staged = self.staged;
+        let mut all = self.take_pending();
+        all.append(sql);
+        let rows = self.send(all).await?;
+        let ids = written_ids(staged, &rows)?;
+        Ok((rows, ids))
     }
 
     /// Sends the waiting statements, if any; returns the trade ids of a staged write among
-    /// them (see [`PgConn::written_ids`]).
+    /// them.
     pub(crate) async fn flush(&mut self) -> Result<Option<Vec<i64>>, StoreError> {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        let sql = self.take_pending();
-        let rows = sqlx::Executor::fetch_all(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
-        self.written_ids(&rows)
-    }
-
-    /// After the pending statements ran: if they held a staged write, its trade ids (the rows
-    /// of the column `ex_write`) from `rows`.
-    pub(crate) fn written_ids(
-        &mut self,
-        rows: &[sqlx::any::AnyRow],
-    ) -> Result<Option<Vec<i64>>, StoreError> {
-        if !std::mem::take(&mut self.staged) {
-            return Ok(None);
-        }
-        let ids = rows
-            .iter()
-            .filter(|r| is_write_row(r))
-            .map(|row| sqlx::Row::try_get::<i64, _>(row, 0))
-            .collect::<Result<Vec<i64>, _>>()?;
-        Ok(Some(ids))
+        let (_, ids) = self.run(self.sql()).await?;
+        Ok(ids)
     }
 
     /// Whether anything was or is to be sent in this transaction.
     pub(crate) fn begun(&self) -> bool {
-        self.open || self.staged
+        self.open || !self.pending.is_empty()
     }
 
-    /// Queues a batch's write to go with the next statement; see [`WriteTx::write_book`].
-    pub(crate) fn stage_write(&mut self, sql: &str) {
-        self.pending.push_str(sql);
-        self.staged = true;
+    /// Queues a write to go with the next statement; `returns_ids`: whether it returns the
+    /// ids of its trades as rows (PostgreSQL's `ex_write`). See [`WriteTx::write_book`].
+    pub(crate) fn stage(&mut self, write: Sql, returns_ids: bool) {
+        self.pending.append(write);
+        self.staged |= returns_ids;
     }
 
-    /// Runs `sql` (which ends the transaction) and marks the transaction closed on success.
-    async fn finish(&mut self, sql: &str) -> Result<(), StoreError> {
-        let pending = self.take_pending();
-        let sql = format!("{pending}{sql}");
-        sqlx::Executor::execute(&mut *self.conn, sqlx::raw_sql(&sql)).await?;
+    /// Whether the pending statements hold a write that returns trade ids.
+    pub(crate) fn staged(&self) -> bool {
+        self.staged
+    }
+
+    /// Runs `end` (`COMMIT` or `ROLLBACK`) after whatever is pending and marks the transaction
+    /// closed on success; returns the trade ids of a staged write among the pending.
+    async fn finish(&mut self, end: &str) -> Result<Option<Vec<i64>>, StoreError> {
+        let mut sql = self.sql();
+        sql.push(end);
+        let (_, ids) = self.run(sql).await?;
         self.open = false;
-        Ok(())
+        Ok(ids)
     }
 }
 
+/// A connection for a write transaction: a kept one, or a new one from the pool's.
+async fn fresh_conn(db: &Db) -> Result<AnyConnection, StoreError> {
+    match db.writers().pop_idle() {
+        Some(conn) => Ok(conn),
+        None => Ok(db.pool().acquire().await?.detach()),
+    }
+}
+
+/// If a staged write ran among `rows`' statements, its trade ids (the rows of the column
+/// `ex_write`).
+fn written_ids(staged: bool, rows: &[AnyRow]) -> Result<Option<Vec<i64>>, StoreError> {
+    if !staged {
+        return Ok(None);
+    }
+    let ids = rows
+        .iter()
+        .filter(|r| is_write_row(r))
+        .map(|row| sqlx::Row::try_get::<i64, _>(row, 0))
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(Some(ids))
+}
+
 /// Whether a row is one of `ex_write`'s (a new trade's id).
-pub(crate) fn is_write_row(row: &sqlx::any::AnyRow) -> bool {
+pub(crate) fn is_write_row(row: &AnyRow) -> bool {
     use sqlx::{Column, Row};
     row.columns().len() == 1 && row.columns()[0].name() == "ex_write"
 }
@@ -167,17 +308,15 @@ impl WriteTx {
     /// Begins a write transaction and takes the locks.
     pub async fn begin(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
         let mut tx = WriteTx::begin_lazy(db, locks).await?;
-        if let Inner::Pg(pg) = &mut tx.inner {
-            pg.flush().await?;
-        }
+        tx.link.flush().await?;
         Ok(tx)
     }
 
     /// Begins one transaction for a batch of orders on several books (the simulator's tick,
     /// an order writer): on PostgreSQL it takes the advisory locks of `accounts` and then of
     /// `instruments` up front, each in id order, so it never waits for a lock while holding
-    /// rows it wrote. Lazily: they go with the first load. Each order then costs one round
-    /// trip, [`WriteTx::load_next`], which carries the previous order's write
+    /// rows it wrote. Lazily: they go with the first load. Each order then costs one trip,
+    /// [`WriteTx::load_next`], which carries the previous order's write
     /// ([`WriteTx::write_book`]); [`WriteTx::commit_batch`] sends the last write with `COMMIT`.
     pub async fn begin_batch(
         db: &Db,
@@ -185,7 +324,7 @@ impl WriteTx {
         instruments: &[i64],
     ) -> Result<WriteTx, StoreError> {
         let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
-        if let Inner::Pg(pg) = &mut tx.inner {
+        if db.backend() == Backend::Postgres {
             for (class, ids) in [
                 (LOCK_CLASS_ACCOUNT, accounts),
                 (LOCK_CLASS_BOOK, instruments),
@@ -197,56 +336,42 @@ impl WriteTx {
                 keys.sort_unstable();
                 keys.dedup();
                 if !keys.is_empty() {
-                    pg.pending.push_str(&advisory_many_sql(class, &keys));
+                    tx.link.pending.push(&advisory_many_sql(class, &keys));
                 }
             }
         }
         Ok(tx)
     }
 
-    /// Begins a write transaction whose `BEGIN` and locks (on PostgreSQL) go with its first
-    /// statement. On SQLite this is [`WriteTx::begin`].
+    /// Begins a write transaction whose `BEGIN` and locks go with its first statement. On
+    /// SQLite the writer gate is entered now.
     pub async fn begin_lazy(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
-        match db.backend() {
+        let mut begin = Sql::new(db.backend());
+        let gate = match db.backend() {
             Backend::Postgres => {
                 // Accounts before books, always in this order, so lock waits cannot form a
                 // cycle. The keys are integers formatted here.
-                let mut pending = String::from("BEGIN;");
+                begin.push("BEGIN;");
                 if let Some(account) = locks.account {
-                    pending.push_str(&advisory_sql(LOCK_CLASS_ACCOUNT, account));
+                    begin.push(&advisory_sql(LOCK_CLASS_ACCOUNT, account));
                 }
                 if let Some(instrument) = locks.instrument {
-                    pending.push_str(&advisory_sql(LOCK_CLASS_BOOK, instrument));
+                    begin.push(&advisory_sql(LOCK_CLASS_BOOK, instrument));
                 }
-                let conn = db.pool().acquire().await?;
-                Ok(WriteTx {
-                    inner: Inner::Pg(PgConn {
-                        conn,
-                        pending,
-                        staged: false,
-                        open: false,
-                    }),
-                    backend: Backend::Postgres,
-                    wrote_events: false,
-                    written: Vec::new(),
-                    pool: db.pool().clone(),
-                    _gate: None,
-                })
+                None
             }
             Backend::Sqlite => {
-                let gate = sqlite_gate(db).await?;
-                let guard = gate.enter().await?;
-                let tx = db.pool().begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx {
-                    inner: Inner::Sqlite(tx),
-                    backend: Backend::Sqlite,
-                    wrote_events: false,
-                    written: Vec::new(),
-                    pool: db.pool().clone(),
-                    _gate: Some(guard),
-                })
+                begin.push("BEGIN IMMEDIATE;");
+                Some(sqlite_gate(db).await?.enter().await?)
             }
-        }
+        };
+        Ok(WriteTx {
+            link: Link::new(db, begin).await?,
+            backend: db.backend(),
+            wrote_events: false,
+            written: Vec::new(),
+            _gate: gate,
+        })
     }
 
     /// Commits; the locks go with the transaction.
@@ -254,99 +379,78 @@ impl WriteTx {
         self.finish_with("").await
     }
 
-    /// Runs `statements` (PostgreSQL: in the same round trip as the `COMMIT`), then commits.
+    /// Runs `statements` (in the same trip as the `COMMIT`), then commits.
     pub(crate) async fn finish_with(mut self, statements: &str) -> Result<(), StoreError> {
-        match &mut self.inner {
-            Inner::Pg(pg) => {
-                // A lazy transaction that never sent anything has nothing to commit.
-                if pg.open || !statements.is_empty() {
-                    pg.finish(&format!("{statements}COMMIT;")).await?;
-                }
-            }
-            Inner::Sqlite(tx) => {
-                if !statements.is_empty() {
-                    sqlx::Executor::execute(&mut **tx, sqlx::raw_sql(statements)).await?;
-                }
-            }
+        // A lazy transaction that never sent anything has nothing to commit.
+        if self.link.open || !statements.is_empty() {
+            self.link.pending.push(statements);
+            self.link.finish("COMMIT;").await?;
         }
-        self.committed().await
+        self.committed();
+        Ok(())
     }
 
-    /// Marks the end of a transaction whose `COMMIT` (PostgreSQL) was already sent, or
-    /// commits (SQLite); then releases the gate and wakes followers.
-    pub(crate) async fn committed(self) -> Result<(), StoreError> {
+    /// Marks the end of a transaction whose `COMMIT` was sent: releases the gate and wakes
+    /// followers.
+    fn committed(self) {
         let WriteTx {
-            inner,
+            link,
             _gate,
             backend,
             wrote_events,
-            pool,
             ..
         } = self;
-        match inner {
-            Inner::Sqlite(tx) => tx.commit().await?,
-            Inner::Pg(pg) => drop(pg),
-        }
+        let pool = link.db.pool().clone();
+        drop(link);
         drop(_gate);
         if wrote_events && backend == Backend::Postgres {
             wake_followers(&pool);
         }
-        Ok(())
     }
 
     /// Rolls back. A failure to roll back is logged: the connection is then closed rather
-    /// than reused, which rolls back on the server just the same.
+    /// than reused, which rolls back in the database just the same.
     pub async fn rollback(self) {
-        let WriteTx { inner, _gate, .. } = self;
-        let result = match inner {
-            Inner::Sqlite(tx) => tx.rollback().await.map_err(StoreError::from),
-            Inner::Pg(mut pg) => {
-                if pg.open {
-                    // Whatever was pending never ran; only what was sent needs undoing.
-                    pg.pending.clear();
-                    pg.staged = false;
-                    pg.finish("ROLLBACK;").await
-                } else {
-                    Ok(())
-                }
+        let WriteTx {
+            mut link, _gate, ..
+        } = self;
+        if link.open {
+            // Whatever was pending never ran; only what was sent needs undoing.
+            link.pending.take();
+            link.staged = false;
+            if let Err(e) = link.finish("ROLLBACK;").await {
+                tracing::debug!(error = %e, "rollback failed; the connection is closed instead");
             }
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "rollback failed; the connection is closed instead");
         }
     }
 
-    /// The connection, for queries. On PostgreSQL a lazily begun transaction must have sent
-    /// its first statement already (every statement after [`WriteTx::begin`] may use this).
+    /// The connection, for queries. A lazily begun transaction must have sent its first
+    /// statement already (every statement after [`WriteTx::begin`] may use this).
     pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
-        match &mut self.inner {
-            Inner::Sqlite(tx) => tx,
-            Inner::Pg(pg) => {
-                debug_assert!(pg.pending.is_empty(), "a lazy transaction was not begun");
-                &mut pg.conn
-            }
+        debug_assert!(
+            self.link.pending.is_empty(),
+            "a lazy transaction was not begun"
+        );
+        self.link.conn()
+    }
+
+    /// The connection with the state of its transaction, for statements that carry `BEGIN`
+    /// or `COMMIT` themselves.
+    pub(crate) fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    /// Sends a batch's last write with `COMMIT`. Returns the trade ids of every
+    /// [`WriteTx::write_book`], in order.
+    pub async fn commit_batch(mut self) -> Result<Vec<Vec<i64>>, StoreError> {
+        let mut last = None;
+        if self.link.begun() {
+            last = self.link.finish("COMMIT;").await?;
         }
-    }
-
-    /// The PostgreSQL connection state, for statements that carry `BEGIN` or `COMMIT`
-    /// themselves; `None` on SQLite.
-    pub(crate) fn pg(&mut self) -> Option<&mut PgConn> {
-        match &mut self.inner {
-            Inner::Pg(pg) => Some(pg),
-            Inner::Sqlite(_) => None,
-        }
-    }
-}
-
-impl PgConn {
-    /// The connection itself (the caller sends any pending statements with its query).
-    pub(crate) fn raw(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.conn
-    }
-
-    /// Marks the transaction as ended by a `COMMIT` the caller sent.
-    pub(crate) fn mark_ended(&mut self) {
-        self.open = false;
+        let mut written = std::mem::take(&mut self.written);
+        written.extend(last);
+        self.committed();
+        Ok(written)
     }
 }
 

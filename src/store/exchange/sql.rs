@@ -1,0 +1,194 @@
+//! SQL text with its arguments, built up statement by statement, for the exchange's write
+//! transactions.
+//!
+//! A write transaction sends several statements in one go: `BEGIN` and a load, or a write and
+//! the next load, or a write and `COMMIT`. On PostgreSQL such a text must go as a simple query,
+//! which takes no bound arguments, so values are inlined as literals (integers formatted here
+//! and the exchange's fixed words, quoted). On SQLite they are bound as anonymous `?`
+//! parameters, numbered across the statements in the order they appear: then the text of a
+//! given shape is the same every time and sqlx keeps it prepared, where a text with literals
+//! in it would be parsed and planned anew for every order.
+
+use sqlx::any::AnyArguments;
+use sqlx::Arguments;
+
+use crate::store::{Backend, StoreError};
+
+/// One bound value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Arg {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+/// Statements and the values they take; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    backend: Backend,
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    /// Nothing yet, for `backend`.
+    pub fn new(backend: Backend) -> Sql {
+        Sql {
+            backend,
+            text: String::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Whether there is no text.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The text so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Appends text as it is.
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    /// An integer: its placeholder (SQLite) or literal (PostgreSQL), to put in the text next.
+    pub fn int(&mut self, v: i64) -> String {
+        self.opt(Some(v))
+    }
+
+    /// An integer or NULL.
+    pub fn opt(&mut self, v: Option<i64>) -> String {
+        match self.backend {
+            Backend::Postgres => v.map_or_else(|| "NULL".to_string(), |v| v.to_string()),
+            Backend::Sqlite => {
+                self.args.push(Arg::Int(v));
+                "?".to_string()
+            }
+        }
+    }
+
+    /// A text value.
+    pub fn text_value(&mut self, v: &str) -> String {
+        self.opt_text(Some(v))
+    }
+
+    /// A text value or NULL.
+    pub fn opt_text(&mut self, v: Option<&str>) -> String {
+        match self.backend {
+            Backend::Postgres => v.map_or_else(|| "NULL".to_string(), quote),
+            Backend::Sqlite => {
+                self.args.push(Arg::Text(v.map(str::to_string)));
+                "?".to_string()
+            }
+        }
+    }
+
+    /// Appends `other`'s statements and their arguments after these.
+    pub fn append(&mut self, other: Sql) {
+        self.text.push_str(&other.text);
+        self.args.extend(other.args);
+    }
+
+    /// Takes everything out, leaving this empty.
+    pub fn take(&mut self) -> Sql {
+        std::mem::replace(self, Sql::new(self.backend))
+    }
+
+    /// The text and its arguments, ready to run; `None` arguments means a simple query.
+    pub(crate) fn into_parts(self) -> Result<(String, Option<AnyArguments<'static>>), StoreError> {
+        if self.args.is_empty() {
+            return Ok((self.text, None));
+        }
+        let mut args = AnyArguments::default();
+        for arg in self.args {
+            let added = match arg {
+                Arg::Int(v) => args.add(v),
+                Arg::Text(v) => args.add(v),
+            };
+            added.map_err(|e| StoreError::Sqlx(sqlx::Error::Encode(e)))?;
+        }
+        Ok((self.text, Some(args)))
+    }
+}
+
+/// A text literal, quoted for SQL.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Runs `sql` on `conn` and returns every row of every statement in it.
+pub(crate) async fn fetch_all(
+    conn: &mut sqlx::AnyConnection,
+    sql: Sql,
+) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+    let (text, args) = sql.into_parts()?;
+    let rows = match args {
+        None => sqlx::Executor::fetch_all(conn, sqlx::raw_sql(&text)).await?,
+        Some(args) => sqlx::query_with(&text, args).fetch_all(conn).await?,
+    };
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_inlines_literals() {
+        let mut s = Sql::new(Backend::Postgres);
+        let (a, b, c, d) = (
+            s.int(-3),
+            s.opt(None),
+            s.text_value("it's"),
+            s.opt_text(None),
+        );
+        s.push(&format!("SELECT {a}, {b}, {c}, {d};"));
+        assert_eq!(s.text(), "SELECT -3, NULL, 'it''s', NULL;");
+        let (_, args) = s.into_parts().unwrap();
+        assert!(args.is_none());
+    }
+
+    #[test]
+    fn sqlite_binds_in_order() {
+        let mut s = Sql::new(Backend::Sqlite);
+        let (a, b) = (s.int(1), s.text_value("x"));
+        s.push(&format!("SELECT {a}, {b};"));
+        let c = s.opt(None);
+        s.push(&format!("SELECT {c};"));
+        assert_eq!(s.text(), "SELECT ?, ?;SELECT ?;");
+        assert_eq!(
+            s.args,
+            vec![
+                Arg::Int(Some(1)),
+                Arg::Text(Some("x".into())),
+                Arg::Int(None)
+            ]
+        );
+        let taken = s.take();
+        assert!(s.is_empty() && s.args.is_empty());
+        assert_eq!(taken.args.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn runs_on_sqlite_with_arguments_across_statements() {
+        let db = crate::store::testing::fresh_db().await;
+        let mut conn = db.db.pool().acquire().await.unwrap();
+        let mut s = Sql::new(db.db.backend());
+        let (a, b) = (s.int(7), s.text_value("it's"));
+        s.push(&format!(
+            "SELECT CAST({a} AS BIGINT) AS n, CAST({b} AS TEXT) AS t;"
+        ));
+        let c = s.int(8);
+        s.push(&format!("SELECT CAST({c} AS BIGINT) AS n, 'y' AS t;"));
+        let rows = fetch_all(&mut conn, s).await.unwrap();
+        use sqlx::Row;
+        let got: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| (r.get::<i64, _>("n"), r.get::<String, _>("t")))
+            .collect();
+        assert_eq!(got, vec![(7, "it's".to_string()), (8, "y".to_string())]);
+    }
+}
