@@ -113,17 +113,20 @@ const CHECKS: &[Check] = &[
     },
     Check {
         rule: "order-fills",
-        sql: "SELECT o.id AS id, o.qty AS qty, o.filled AS filled, COALESCE(t.s, 0) AS traded, \
-                  o.status AS status \
-              FROM ex_orders o LEFT JOIN \
-                (SELECT u.order_id, CAST(SUM(u.qty) AS BIGINT) AS s FROM \
-                   (SELECT buy_order_id AS order_id, qty FROM ex_trades \
-                    UNION ALL SELECT sell_order_id AS order_id, qty FROM ex_trades) u \
-                 GROUP BY u.order_id) t ON t.order_id = o.id \
-              WHERE o.game_id = $1 AND (o.filled <> COALESCE(t.s, 0) OR o.filled > o.qty \
-                  OR (o.status = 'filled' AND o.filled <> o.qty) \
-                  OR (o.status <> 'filled' AND o.filled >= o.qty)) \
-              ORDER BY o.id LIMIT $2",
+        // Each order's trades by index, one order after another: a join with all trades
+        // summed per order was planned, for a new game whose statistics say "no orders", as
+        // a loop that summed every trade again for each order (minutes at 15,000 orders).
+        sql: "SELECT id, qty, filled, traded, status FROM \
+                (SELECT o.id AS id, o.qty AS qty, o.filled AS filled, o.status AS status, \
+                     CAST((SELECT COALESCE(SUM(t.qty), 0) FROM ex_trades t \
+                           WHERE t.buy_order_id = o.id) \
+                        + (SELECT COALESCE(SUM(t.qty), 0) FROM ex_trades t \
+                           WHERE t.sell_order_id = o.id) AS BIGINT) AS traded \
+                 FROM ex_orders o WHERE o.game_id = $1) x \
+              WHERE filled <> traded OR filled > qty \
+                  OR (status = 'filled' AND filled <> qty) \
+                  OR (status <> 'filled' AND filled >= qty) \
+              ORDER BY id LIMIT $2",
         describe: |r| {
             let status: String = r.try_get("status")?;
             Ok(format!(
