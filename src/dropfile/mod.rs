@@ -3,7 +3,7 @@
 //! Owns the formats only: [`DropInfo`] is what a dropfile says about a caller, each format has
 //! one file with a pure writer (`render`) and a pure reader (`parse`) commented line by line
 //! against `shared/specs/dropfiles.md`, and this module adds reading a file from disk with
-//! format detection ([`read`]) and writing one into a node folder ([`write`]). It must not
+//! format detection ([`read`]) and writing one into a node folder ([`write()`]). It must not
 //! start processes or know about sessions: the `door` module does that.
 //!
 //! Readers accept what real BBSes write (CR LF or bare LF or bare CR, a DOS end-of-file byte,

@@ -8,8 +8,9 @@
 //! every later call fails and dropping it rolls back.
 //!
 //! On PostgreSQL the batch takes the advisory locks of every account and book it names up
-//! front, in the same order as a lone order does (accounts, then books, each by id); each order
-//! then costs one round trip, which carries the previous order's write and this order's reads.
+//! front, in the same order as a lone order does (accounts, then books, each by id). On both
+//! engines each order then costs one trip to the database, which carries the previous order's
+//! write and this order's reads.
 
 use super::engine::{self, Decided, PlaceSpec};
 use super::model::{CancelReason, Order, OrderAck, OrderRequest, OrderStatus};

@@ -17,7 +17,7 @@
 //! - [`screens`]: pure screen builders; [`live`]: changed-cell updates of the board.
 //! - [`term`]: the caller's terminal with deadline, idle and hang-up handling.
 //! - [`season`]: the current game, or a default season with the `text/instruments.txt` listings.
-//! - [`format`]: money, prices and typed numbers.
+//! - [`format`](mod@format): money, prices and typed numbers.
 //! - [`mail`]: the inbox screens (list, message, compose); mail itself is [`crate::inbox`].
 
 pub mod app;

@@ -10,7 +10,7 @@
 //! It must not know SQL (`store::seasons`), touch money other than through `Exchange` (it only
 //! calls `end_game`; a simulated game's market is stopped first, written to the sysop's audit
 //! log like any stop), or read the clock: every call takes `now`. The pure parts are
-//! [`schedule`] (when reminders go out, what they say) and [`mark`] (the price holdings are
+//! [`schedule`](mod@schedule) (when reminders go out, what they say) and [`mark`] (the price holdings are
 //! marked at, which resists the 1-ISK self-trade exploit).
 
 pub mod mark;

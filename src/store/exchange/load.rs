@@ -7,7 +7,7 @@
 //! and runs the reads with plans cached per connection; its arguments are inlined as literals
 //! (integers formatted here and the fixed side names). SQLite: the writer gate was entered
 //! and `BEGIN IMMEDIATE` takes the file's write lock; then the same reads as statements of one
-//! text with bound arguments, which sqlx keeps prepared ([`load_script`]). Both give rows of
+//! text with bound arguments, which sqlx keeps prepared (`load_script`). Both give rows of
 //! one shape, `(k, n1..n10, t1..t4)`, where `k` says what the row is.
 
 use sqlx::any::AnyRow;

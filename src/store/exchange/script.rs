@@ -1,14 +1,15 @@
-//! The write phase of one transaction on a book, sent in one round trip together with its
-//! `COMMIT`.
+//! The write phase of one transaction on a book, sent in one trip together with the next
+//! statement: its `COMMIT`, or in a batch the next order's load.
 //!
 //! Once the engine has decided everything (the order row, its trades, the makers' fills,
 //! self-trade cancels, cash, shares, ledger and events), there is nothing left to ask the
 //! database. On PostgreSQL the rows go as arrays to the function `ex_write` (migration 0009),
-//! whose statements the server plans once per connection, in `SELECT * FROM ex_write(...);
-//! COMMIT`; the function hands out the trade ids and returns them. On SQLite they go as one
-//! script of statements (`raw_sql`) before the commit. Values are inlined as literals: integers
-//! formatted here and the exchange's own fixed words and numbers (never text typed by a
-//! player), which [`text`] still quotes properly.
+//! whose statements the server plans once per connection; the function hands out the trade
+//! ids and returns them. Its arguments are inlined as literals: integers formatted here and
+//! the exchange's own fixed words and numbers (never text typed by a player), which
+//! [`quote`] still quotes properly. On SQLite the rows go as a script of statements with
+//! bound values ([`Sql`]), so a write of the same shape has the same text and stays prepared;
+//! the trade ids were handed out by the load.
 
 use std::fmt::Write;
 
@@ -131,7 +132,7 @@ impl WriteTx {
 
     /// Writes what `w` says inside a batch (see [`WriteTx::begin_batch`]) without committing:
     /// the write goes with the next statement sent. Its trade ids land in
-    /// [`WriteTx::written`]: on SQLite now (they were handed out by the load), on PostgreSQL
+    /// `WriteTx::written`: on SQLite now (they were handed out by the load), on PostgreSQL
     /// when the write has run (`ex_write` hands them out).
     pub async fn write_book(&mut self, w: &BookWrite) -> Result<(), StoreError> {
         if !w.events.is_empty() {

@@ -25,7 +25,7 @@
 //! the connection. A transaction starts lazily: nothing is sent until its first statement,
 //! which carries the `BEGIN`.
 //!
-//! The connections come from a small store of their own ([`Writers`]), not from the pool for
+//! The connections come from a small store of their own (`Writers`), not from the pool for
 //! each transaction: the pool checks a connection with a round trip when it hands it out (on
 //! PostgreSQL) and again when it takes it back, and on SQLite each connection has its own
 //! page cache, which a write by another connection makes stale. A connection the server
