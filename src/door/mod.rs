@@ -406,11 +406,45 @@ async fn log_stderr(stderr: Option<tokio::process::ChildStderr>, door: &str) {
             Ok(_) => {
                 if count < STDERR_LINES {
                     let text = String::from_utf8_lossy(&line);
-                    tracing::warn!(door, stderr = %text.trim_end(), "door wrote to stderr");
+                    let text = text.trim_end();
+                    // A log line keeps its own level (our door logs to stderr); anything
+                    // else a door prints there is worth a look.
+                    match stderr_level(text) {
+                        Some(tracing::Level::ERROR) => {
+                            tracing::error!(door, stderr = %text, "door wrote to stderr")
+                        }
+                        Some(tracing::Level::INFO) => {
+                            tracing::info!(door, stderr = %text, "door wrote to stderr")
+                        }
+                        Some(tracing::Level::DEBUG | tracing::Level::TRACE) => {
+                            tracing::debug!(door, stderr = %text, "door wrote to stderr")
+                        }
+                        Some(tracing::Level::WARN) | None => {
+                            tracing::warn!(door, stderr = %text, "door wrote to stderr")
+                        }
+                    }
                 }
                 count += 1;
             }
         }
+    }
+}
+
+/// The level of a line a door wrote to standard error, if it is a log line of the usual form
+/// (`<timestamp> <LEVEL> ...`, as our own door and most `tracing` programs write them).
+fn stderr_level(line: &str) -> Option<tracing::Level> {
+    let mut words = line.split_whitespace();
+    let stamp = words.next()?;
+    if !stamp.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    match words.next()? {
+        "ERROR" => Some(tracing::Level::ERROR),
+        "WARN" => Some(tracing::Level::WARN),
+        "INFO" => Some(tracing::Level::INFO),
+        "DEBUG" => Some(tracing::Level::DEBUG),
+        "TRACE" => Some(tracing::Level::TRACE),
+        _ => None,
     }
 }
 
@@ -449,4 +483,20 @@ fn empty_folder(path: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_on_stderr_keep_their_level() {
+        let info = "2026-11-22T13:00:55.338610Z  INFO nuggetnet::game::door: door call player=1";
+        assert_eq!(stderr_level(info), Some(tracing::Level::INFO));
+        let error = "2026-11-22T13:00:55Z ERROR door: the database is gone";
+        assert_eq!(stderr_level(error), Some(tracing::Level::ERROR));
+        assert_eq!(stderr_level("thread 'main' panicked at src/x.rs:1:1"), None);
+        assert_eq!(stderr_level("1 INFOS"), None);
+        assert_eq!(stderr_level(""), None);
+    }
 }
