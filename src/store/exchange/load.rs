@@ -6,9 +6,10 @@
 //! `SELECT * FROM ex_load(...)`, where the function (migration 0009) takes the advisory locks
 //! and runs the reads with plans cached per connection; its arguments are inlined as literals
 //! (integers formatted here and the fixed side names). SQLite: the writer gate was entered
-//! and `BEGIN IMMEDIATE` takes the file's write lock; then the same reads as statements of one
-//! text with bound arguments, which sqlx keeps prepared (`load_script`). Both give rows of
-//! one shape, `(k, n1..n10, t1..t4)`, where `k` says what the row is.
+//! and `BEGIN IMMEDIATE` takes the file's write lock; then the same reads in one statement
+//! with bound arguments, which sqlx keeps prepared (`load_script`). Both give load rows of one
+//! shape, a kind `k` and values `n1..n10`, `t1..t4` (PostgreSQL as rows, SQLite as JSON lists
+//! in one row, a column per kind), read by one parser (`apply`).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -67,16 +68,6 @@ pub struct Loaded {
 
 fn lit(v: Option<i64>) -> String {
     v.map_or_else(|| "NULL".to_string(), |v| v.to_string())
-}
-
-fn num(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
-    let v: Option<i64> = row.try_get(col)?;
-    v.ok_or_else(|| corrupt(col, "NULL"))
-}
-
-fn word(row: &AnyRow, col: &str) -> Result<String, StoreError> {
-    let v: Option<String> = row.try_get(col)?;
-    v.ok_or_else(|| corrupt(col, "NULL"))
 }
 
 impl WriteTx {
@@ -141,10 +132,12 @@ fn ex_load_call(spec: &LoadSpec) -> String {
 }
 
 /// The reads of [`ex_load_call`] for SQLite, as one statement appended to `sql`, whose text is
-/// the same for every spec. It returns one row whose columns hold JSON arrays, because with
-/// sqlx every row crossing from its SQLite thread costs more than SQLite's work on it (a
-/// profile of the order writer: copying values and converting rows and their columns, row by
-/// row). The next ids are the next free rowids (the write lock is held).
+/// the same for every spec. It returns one row: each column, named after a kind of load row,
+/// holds a JSON list of such rows, each `[[n1, n2, ...], [t1, ...]]` as in `ex_load`'s
+/// columns. One row because with sqlx every row crossing from its SQLite thread costs more
+/// than SQLite's work on it (a profile of the order writer: copying values and converting
+/// rows and their columns, row by row). The next ids are the next free rowids (the write lock
+/// is held): `n10` of the game row is the next order's, `n7` of the book row the last trade's.
 fn load_script(sql: &mut Sql, spec: &LoadSpec) {
     let (side, worst, limit) = match (spec.crossing, spec.order_crossing) {
         (Some(c), _) => (Some(c.side.as_str()), c.worst, c.limit),
@@ -156,51 +149,82 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         let (i, o) = (sql.opt(spec.instrument_id), sql.opt(spec.order_id));
         format!("COALESCE({i}, (SELECT instrument_id FROM ex_orders WHERE id = {o}))")
     };
+    // A column of load rows of kind `name`: `n` and `t` are their values, `rest` the query,
+    // `order` the list's order (the aggregate's own ORDER BY) if it matters.
+    let rows = |name: &str, n: &str, t: &str, rest: &str, order: &str| {
+        format!(
+            "(SELECT json_group_array(json_array(json_array({n}), json_array({t})){order}) \
+             {rest}) AS {name}"
+        )
+    };
     let (new, game) = (sql.int(i64::from(spec.new_order)), sql.int(spec.game_id));
-    let mut cols = vec![format!(
-        "(SELECT json_array(g.id, g.starting_cash, g.initial_margin_bp, g.maint_long_bp, \
-             g.maint_short_bp, g.borrow_fee_bp_day, g.fee_bp, g.collar_bp, \
+    let mut cols = vec![rows(
+        "game",
+        &format!(
+            "g.id, g.starting_cash, g.initial_margin_bp, g.maint_long_bp, g.maint_short_bp, \
+             g.borrow_fee_bp_day, g.fee_bp, g.collar_bp, \
              (SELECT a.id FROM ex_accounts a WHERE a.game_id = g.id AND a.is_house = 1), \
-             CASE WHEN {new} THEN (SELECT COALESCE(MAX(id), 0) + 1 FROM ex_orders) END, \
-             g.name, g.status, g.stp_default) \
-         FROM ex_games g WHERE g.id = {game}) AS game"
+             CASE WHEN {new} THEN (SELECT COALESCE(MAX(id), 0) + 1 FROM ex_orders) END"
+        ),
+        "g.name, g.status, g.stp_default",
+        &format!("FROM ex_games g WHERE g.id = {game}"),
+        "",
     )];
     let b = book(sql);
-    cols.push(format!(
-        "(SELECT json_array(i.id, i.game_id, i.tick, i.shares_issued, i.last_price, \
-             i.next_priority, (SELECT COALESCE(MAX(id), 0) FROM ex_trades), i.symbol, i.name, \
-             i.profile) \
-         FROM ex_instruments i WHERE i.id = {b}) AS book"
+    cols.push(rows(
+        "book",
+        "i.id, i.game_id, i.tick, i.shares_issued, i.last_price, i.next_priority, \
+         (SELECT COALESCE(MAX(id), 0) FROM ex_trades)",
+        "i.symbol, i.name, i.profile",
+        &format!("FROM ex_instruments i WHERE i.id = {b}"),
+        "",
     ));
     let a = sql.opt(spec.view_account);
-    cols.push(format!(
-        "(SELECT cash FROM ex_accounts WHERE id = {a}) AS cash"
+    cols.push(rows(
+        "cash",
+        "cash",
+        "",
+        &format!("FROM ex_accounts WHERE id = {a}"),
+        "",
     ));
     let a = sql.opt(spec.view_account);
-    cols.push(format!(
-        "(SELECT json_group_array(json_array(p.instrument_id, p.qty, i.last_price)) \
-         FROM ex_positions p JOIN ex_instruments i ON i.id = p.instrument_id \
-         WHERE p.account_id = {a} AND p.qty <> 0) AS holdings"
+    cols.push(rows(
+        "holdings",
+        "p.instrument_id, p.qty, i.last_price",
+        "",
+        &format!(
+            "FROM ex_positions p JOIN ex_instruments i ON i.id = p.instrument_id \
+             WHERE p.account_id = {a} AND p.qty <> 0"
+        ),
+        "",
     ));
     let a = sql.opt(spec.view_account);
-    cols.push(format!(
-        "(SELECT json_group_array(json_array(instrument_id, q, v, intent)) FROM \
-             (SELECT o.instrument_id, SUM(o.qty - o.filled) AS q, \
+    cols.push(rows(
+        "open_orders",
+        "instrument_id, q, v",
+        "intent",
+        &format!(
+            "FROM (SELECT o.instrument_id, SUM(o.qty - o.filled) AS q, \
                  SUM((o.qty - o.filled) * COALESCE(o.price, 0)) AS v, o.intent \
-              FROM ex_orders o WHERE o.account_id = {a} AND o.status = 'open' \
-              GROUP BY o.instrument_id, o.intent)) AS open_orders"
+             FROM ex_orders o WHERE o.account_id = {a} AND o.status = 'open' \
+             GROUP BY o.instrument_id, o.intent)"
+        ),
+        "",
     ));
     let o = sql.opt(spec.order_id);
-    cols.push(format!(
-        "(SELECT json_array(o.id, o.instrument_id, o.account_id, o.price, o.qty, o.filled, \
-             o.priority, o.created_at, o.side, o.intent, o.tif, o.status) \
-         FROM ex_orders o WHERE o.id = {o}) AS ord"
+    cols.push(rows(
+        "ord",
+        "o.id, o.instrument_id, o.account_id, o.price, o.qty, o.filled, o.priority, \
+         o.created_at",
+        "o.side, o.intent, o.tif, o.status",
+        &format!("FROM ex_orders o WHERE o.id = {o}"),
+        "",
     ));
     // One query per side, so each walks the book's partial index in its own direction and
     // stops at the limit; the other side's stops at its constant test before reading anything.
     for (this, cmp, order) in [
-        ("sell", "<=", "o.price ASC, o.priority ASC"),
-        ("buy", ">=", "o.price DESC, o.priority ASC"),
+        ("sell", "<=", "price ASC, priority ASC"),
+        ("buy", ">=", "price DESC, priority ASC"),
     ] {
         let (s1, o, s2) = (
             sql.opt_text(side),
@@ -213,259 +237,210 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         );
         let b = book(sql);
         let (w, l) = (sql.int(worst), sql.int(limit));
-        cols.push(format!(
-            "(SELECT json_group_array(json_array(id, account_id, price, priority, open_qty)) FROM \
-                 (SELECT o.id, o.account_id, o.price, o.priority, o.qty - o.filled AS open_qty \
-                  FROM ex_orders o WHERE ({wanted}) = '{this}' AND o.instrument_id = {b} \
-                  AND o.side = '{this}' AND o.status = 'open' AND o.price {cmp} {w} \
-                  ORDER BY {order} LIMIT {l})) AS {this}s"
+        cols.push(rows(
+            &format!("{this}s"),
+            "id, account_id, price, priority, open_qty",
+            "",
+            &format!(
+                "FROM (SELECT o.id, o.account_id, o.price, o.priority, \
+                     o.qty - o.filled AS open_qty \
+                 FROM ex_orders o WHERE ({wanted}) = '{this}' AND o.instrument_id = {b} \
+                 AND o.side = '{this}' AND o.status = 'open' AND o.price {cmp} {w} \
+                 ORDER BY {order} LIMIT {l})"
+            ),
+            &format!(" ORDER BY {order}"),
         ));
     }
     sql.push(&format!("SELECT {};", cols.join(", ")));
 }
 
-/// What the row of [`load_script`] says.
-fn parse_sqlite_row(row: &AnyRow) -> Result<Loaded, StoreError> {
-    fn json<T: serde::de::DeserializeOwned>(
-        row: &AnyRow,
-        col: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let text: Option<String> = row.try_get(col)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(col, &e.to_string())))
-            .transpose()
+/// The values of one load row: `n(1)..n(10)` and `t(1)..t(4)` as in `ex_load`'s columns.
+trait Fields {
+    fn n(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    fn t(&self, i: usize) -> Result<Option<String>, StoreError>;
+
+    fn num(&self, i: usize) -> Result<i64, StoreError> {
+        self.n(i)?.ok_or_else(|| corrupt(&format!("n{i}"), "NULL"))
     }
-    let mut loaded = Loaded::default();
-    type GameRow = (
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        String,
-        String,
-        String,
-    );
-    if let Some(g) = json::<GameRow>(row, "game")? {
-        let (id, starting_cash, initial_margin_bp, maint_long_bp, maint_short_bp) =
-            (g.0, g.1, g.2, g.3, g.4);
-        let (borrow_fee_bp_day, fee_bp, collar_bp, house, next_order) = (g.5, g.6, g.7, g.8, g.9);
-        let (name, status, stp) = (g.10, g.11, g.12);
-        let game = Game {
-            id,
-            name,
-            open: status == "open",
-            rules: GameRules {
-                starting_cash,
-                initial_margin_bp,
-                maint_long_bp,
-                maint_short_bp,
-                borrow_fee_bp_day,
-                fee_bp,
-                collar_bp,
-                stp_default: StpMode::from_name(&stp).ok_or_else(|| corrupt("stp mode", &stp))?,
-            },
-        };
-        let house = house.ok_or_else(|| corrupt("house account", "missing"))?;
-        loaded.game = Some((game, house));
-        loaded.hint.next_order = next_order;
+
+    fn word(&self, i: usize) -> Result<String, StoreError> {
+        self.t(i)?.ok_or_else(|| corrupt(&format!("t{i}"), "NULL"))
     }
-    type BookRow = (i64, i64, i64, i64, i64, i64, i64, String, String, String);
-    if let Some(b) = json::<BookRow>(row, "book")? {
-        loaded.hint.trade_base = b.6;
-        loaded.book = Some(BookState {
-            instrument: Instrument {
-                id: b.0,
-                game_id: b.1,
-                tick: b.2,
-                shares_issued: b.3,
-                last_price: b.4,
-                symbol: b.7,
-                name: b.8,
-                profile: b.9,
-            },
-            next_priority: b.5,
-        });
-    }
-    let cash: Option<i64> = row.try_get("cash")?;
-    let holdings: Vec<(i64, i64, i64)> = json(row, "holdings")?.unwrap_or_default();
-    let open: Vec<(i64, i64, i64, String)> = json(row, "open_orders")?.unwrap_or_default();
-    let mut view = AccountView {
-        cash: cash.unwrap_or(0),
-        ..AccountView::default()
-    };
-    for (instrument_id, qty, mark) in holdings {
-        view.holdings.push(Holding {
-            instrument_id,
-            qty,
-            mark,
-        });
-    }
-    for (instrument_id, open_qty, value, intent) in open {
-        view.open_orders.push(OpenOrders {
-            instrument_id,
-            intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
-            open_qty,
-            value,
-        });
-    }
-    view.holdings.sort_by_key(|h| h.instrument_id);
-    view.open_orders
-        .sort_by_key(|o| (o.instrument_id, o.intent.as_str()));
-    loaded.view = Some(view);
-    type OrderRow = (
-        i64,
-        i64,
-        i64,
-        Option<i64>,
-        i64,
-        i64,
-        i64,
-        i64,
-        String,
-        String,
-        String,
-        String,
-    );
-    if let Some(o) = json::<OrderRow>(row, "ord")? {
-        let (side, intent, tif, status) = (o.8, o.9, o.10, o.11);
-        loaded.order = Some(Order {
-            id: o.0,
-            instrument_id: o.1,
-            account_id: o.2,
-            side: Side::from_name(&side).ok_or_else(|| corrupt("side", &side))?,
-            intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
-            tif: TimeInForce::from_name(&tif).ok_or_else(|| corrupt("time in force", &tif))?,
-            price: o.3,
-            qty: o.4,
-            filled: o.5,
-            status: OrderStatus::from_name(&status).ok_or_else(|| corrupt("status", &status))?,
-            priority: o.6,
-            created_at: o.7,
-        });
-    }
-    // Only the side asked for has rows. Best first, whatever order the aggregate kept.
-    for (col, sells) in [("sells", true), ("buys", false)] {
-        let rows: Vec<(i64, i64, Option<i64>, i64, i64)> = json(row, col)?.unwrap_or_default();
-        let mut side: Vec<RestingRow> = rows
-            .into_iter()
-            .map(
-                |(order_id, account_id, price, priority, open_qty)| RestingRow {
-                    order_id,
-                    account_id,
-                    price: price.unwrap_or(0),
-                    priority,
-                    open_qty,
-                },
-            )
-            .collect();
-        side.sort_by_key(|r| (if sells { r.price } else { -r.price }, r.priority));
-        loaded.resting.extend(side);
-    }
-    Ok(loaded)
 }
 
-/// What the rows of a load say.
+const N_COLUMNS: [&str; 10] = ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10"];
+const T_COLUMNS: [&str; 4] = ["t1", "t2", "t3", "t4"];
+
+/// A row of `ex_load` (PostgreSQL).
+impl Fields for AnyRow {
+    fn n(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        let col = N_COLUMNS
+            .get(i - 1)
+            .ok_or_else(|| corrupt("load column", "n"))?;
+        Ok(self.try_get(*col)?)
+    }
+
+    fn t(&self, i: usize) -> Result<Option<String>, StoreError> {
+        let col = T_COLUMNS
+            .get(i - 1)
+            .ok_or_else(|| corrupt("load column", "t"))?;
+        Ok(self.try_get(*col)?)
+    }
+}
+
+/// A row of [`load_script`]'s lists (SQLite): `[[n1, ...], [t1, ...]]`.
+#[derive(serde::Deserialize)]
+struct JsonFields(Vec<Option<i64>>, Vec<Option<String>>);
+
+impl Fields for JsonFields {
+    fn n(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.0.get(i - 1).copied().flatten())
+    }
+
+    fn t(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.1.get(i - 1).cloned().flatten())
+    }
+}
+
+/// What the row of [`load_script`] says.
+fn parse_sqlite_row(row: &AnyRow) -> Result<Loaded, StoreError> {
+    let mut loaded = Loaded::default();
+    let mut view = AccountView::default();
+    let columns = [
+        ("game", 0),
+        ("book", 1),
+        ("cash", 2),
+        ("holdings", 3),
+        ("open_orders", 4),
+        ("ord", 5),
+        ("sells", 6),
+        ("buys", 6),
+    ];
+    for (col, kind) in columns {
+        let text: Option<String> = row.try_get(col)?;
+        let list: Vec<JsonFields> = match text {
+            Some(t) => serde_json::from_str(&t).map_err(|e| corrupt(col, &e.to_string()))?,
+            None => Vec::new(),
+        };
+        for fields in &list {
+            apply(kind, fields, &mut loaded, &mut view)?;
+        }
+    }
+    Ok(finish(loaded, view))
+}
+
+/// What the rows of a load say (PostgreSQL).
 fn parse_rows(rows: &[AnyRow]) -> Result<Loaded, StoreError> {
     let mut loaded = Loaded::default();
     let mut view = AccountView::default();
     for row in rows.iter().filter(|r| r.columns().len() > 1) {
-        match num(row, "k")? {
-            0 => {
-                let status = word(row, "t2")?;
-                let stp = word(row, "t3")?;
-                let game = Game {
-                    id: num(row, "n1")?,
-                    name: word(row, "t1")?,
-                    open: status == "open",
-                    rules: GameRules {
-                        starting_cash: num(row, "n2")?,
-                        initial_margin_bp: num(row, "n3")?,
-                        maint_long_bp: num(row, "n4")?,
-                        maint_short_bp: num(row, "n5")?,
-                        borrow_fee_bp_day: num(row, "n6")?,
-                        fee_bp: num(row, "n7")?,
-                        collar_bp: num(row, "n8")?,
-                        stp_default: StpMode::from_name(&stp)
-                            .ok_or_else(|| corrupt("stp mode", &stp))?,
-                    },
-                };
-                let house: Option<i64> = row.try_get("n9")?;
-                let house = house.ok_or_else(|| corrupt("house account", "missing"))?;
-                loaded.game = Some((game, house));
-                loaded.hint.next_order = row.try_get("n10")?;
-            }
-            1 => {
-                let last_trade: Option<i64> = row.try_get("n7")?;
-                loaded.hint.trade_base = last_trade.unwrap_or(0);
-                loaded.book = Some(BookState {
-                    instrument: Instrument {
-                        id: num(row, "n1")?,
-                        game_id: num(row, "n2")?,
-                        symbol: word(row, "t1")?,
-                        name: word(row, "t2")?,
-                        profile: word(row, "t3")?,
-                        tick: num(row, "n3")?,
-                        shares_issued: num(row, "n4")?,
-                        last_price: num(row, "n5")?,
-                    },
-                    next_priority: num(row, "n6")?,
-                });
-            }
-            2 => view.cash = num(row, "n1")?,
-            3 => view.holdings.push(Holding {
-                instrument_id: num(row, "n1")?,
-                qty: num(row, "n2")?,
-                mark: num(row, "n3")?,
-            }),
-            4 => {
-                let intent = word(row, "t1")?;
-                view.open_orders.push(OpenOrders {
-                    instrument_id: num(row, "n1")?,
-                    intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
-                    open_qty: num(row, "n2")?,
-                    value: num(row, "n3")?,
-                });
-            }
-            5 => {
-                let side = word(row, "t1")?;
-                let intent = word(row, "t2")?;
-                let tif = word(row, "t3")?;
-                let status = word(row, "t4")?;
-                loaded.order = Some(Order {
-                    id: num(row, "n1")?,
-                    instrument_id: num(row, "n2")?,
-                    account_id: num(row, "n3")?,
-                    side: Side::from_name(&side).ok_or_else(|| corrupt("side", &side))?,
-                    intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
-                    tif: TimeInForce::from_name(&tif)
-                        .ok_or_else(|| corrupt("time in force", &tif))?,
-                    price: row.try_get("n4")?,
-                    qty: num(row, "n5")?,
-                    filled: num(row, "n6")?,
-                    status: OrderStatus::from_name(&status)
-                        .ok_or_else(|| corrupt("status", &status))?,
-                    priority: num(row, "n7")?,
-                    created_at: num(row, "n8")?,
-                });
-            }
-            6 => loaded.resting.push(RestingRow {
-                order_id: num(row, "n1")?,
-                account_id: num(row, "n2")?,
-                price: num(row, "n3")?,
-                priority: num(row, "n4")?,
-                open_qty: num(row, "n5")?,
-            }),
-            k => return Err(corrupt("load row kind", &k.to_string())),
-        }
+        let kind: i64 = row.try_get("k")?;
+        apply(kind, row, &mut loaded, &mut view)?;
     }
+    Ok(finish(loaded, view))
+}
+
+/// Adds one load row of kind `kind` to what was read.
+fn apply(
+    kind: i64,
+    f: &impl Fields,
+    loaded: &mut Loaded,
+    view: &mut AccountView,
+) -> Result<(), StoreError> {
+    match kind {
+        0 => {
+            let status = f.word(2)?;
+            let stp = f.word(3)?;
+            let game = Game {
+                id: f.num(1)?,
+                name: f.word(1)?,
+                open: status == "open",
+                rules: GameRules {
+                    starting_cash: f.num(2)?,
+                    initial_margin_bp: f.num(3)?,
+                    maint_long_bp: f.num(4)?,
+                    maint_short_bp: f.num(5)?,
+                    borrow_fee_bp_day: f.num(6)?,
+                    fee_bp: f.num(7)?,
+                    collar_bp: f.num(8)?,
+                    stp_default: StpMode::from_name(&stp)
+                        .ok_or_else(|| corrupt("stp mode", &stp))?,
+                },
+            };
+            let house = f.n(9)?.ok_or_else(|| corrupt("house account", "missing"))?;
+            loaded.game = Some((game, house));
+            loaded.hint.next_order = f.n(10)?;
+        }
+        1 => {
+            // PostgreSQL hands out trade ids in `ex_write`: no last trade there.
+            loaded.hint.trade_base = f.n(7)?.unwrap_or(0);
+            loaded.book = Some(BookState {
+                instrument: Instrument {
+                    id: f.num(1)?,
+                    game_id: f.num(2)?,
+                    symbol: f.word(1)?,
+                    name: f.word(2)?,
+                    profile: f.word(3)?,
+                    tick: f.num(3)?,
+                    shares_issued: f.num(4)?,
+                    last_price: f.num(5)?,
+                },
+                next_priority: f.num(6)?,
+            });
+        }
+        2 => view.cash = f.num(1)?,
+        3 => view.holdings.push(Holding {
+            instrument_id: f.num(1)?,
+            qty: f.num(2)?,
+            mark: f.num(3)?,
+        }),
+        4 => {
+            let intent = f.word(1)?;
+            view.open_orders.push(OpenOrders {
+                instrument_id: f.num(1)?,
+                intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
+                open_qty: f.num(2)?,
+                value: f.num(3)?,
+            });
+        }
+        5 => {
+            let side = f.word(1)?;
+            let intent = f.word(2)?;
+            let tif = f.word(3)?;
+            let status = f.word(4)?;
+            loaded.order = Some(Order {
+                id: f.num(1)?,
+                instrument_id: f.num(2)?,
+                account_id: f.num(3)?,
+                side: Side::from_name(&side).ok_or_else(|| corrupt("side", &side))?,
+                intent: Intent::from_name(&intent).ok_or_else(|| corrupt("intent", &intent))?,
+                tif: TimeInForce::from_name(&tif).ok_or_else(|| corrupt("time in force", &tif))?,
+                price: f.n(4)?,
+                qty: f.num(5)?,
+                filled: f.num(6)?,
+                status: OrderStatus::from_name(&status)
+                    .ok_or_else(|| corrupt("status", &status))?,
+                priority: f.num(7)?,
+                created_at: f.num(8)?,
+            });
+        }
+        6 => loaded.resting.push(RestingRow {
+            order_id: f.num(1)?,
+            account_id: f.num(2)?,
+            price: f.num(3)?,
+            priority: f.num(4)?,
+            open_qty: f.num(5)?,
+        }),
+        k => return Err(corrupt("load row kind", &k.to_string())),
+    }
+    Ok(())
+}
+
+/// The account view in the engine's order, put into what was read.
+fn finish(mut loaded: Loaded, mut view: AccountView) -> Loaded {
     view.holdings.sort_by_key(|h| h.instrument_id);
     view.open_orders
         .sort_by_key(|o| (o.instrument_id, o.intent.as_str()));
     loaded.view = Some(view);
-    Ok(loaded)
+    loaded
 }

@@ -265,7 +265,7 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
     let mut s = Sql::new(Backend::Sqlite);
     if let Some(o) = &w.order {
         if o.insert {
-            let v = [
+            let row = vec![
                 s.int(o.id),
                 s.int(w.game_id),
                 s.int(w.instrument_id),
@@ -283,12 +283,13 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
                 s.int(now),
                 s.int(now),
             ];
-            s.push(&format!(
-                "INSERT INTO ex_orders (id, game_id, instrument_id, account_id, side, intent, \
-                     kind, tif, price, qty, filled, status, reason, priority, created_at, \
-                     updated_at) VALUES ({});",
-                v.join(", ")
-            ));
+            insert(
+                &mut s,
+                "ex_orders (id, game_id, instrument_id, account_id, side, intent, kind, tif, \
+                 price, qty, filled, status, reason, priority, created_at, updated_at)",
+                &[row],
+                "",
+            );
         } else {
             let v = [
                 s.opt(o.price),
@@ -307,11 +308,11 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
             ));
         }
     }
-    let rows: Vec<String> = w
+    let rows: Vec<Vec<String>> = w
         .trades
         .iter()
         .map(|t| {
-            let v = [
+            vec![
                 s.int(t.id),
                 s.int(w.game_id),
                 s.int(w.instrument_id),
@@ -321,8 +322,7 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
                 s.int(t.sell_order_id),
                 s.text_value(t.taker_side.as_str()),
                 s.int(now),
-            ];
-            format!("({})", v.join(", "))
+            ]
         })
         .collect();
     insert(
@@ -352,9 +352,9 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
             "UPDATE ex_instruments SET last_price = {l}, next_priority = {n} WHERE id = {i};"
         ));
     }
-    let rows: Vec<String> = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)))
+    let rows: Vec<Vec<String>> = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)))
         .into_iter()
-        .map(|((a, i), d)| format!("({}, {}, {})", s.int(a), s.int(i), s.int(d)))
+        .map(|((a, i), d)| vec![s.int(a), s.int(i), s.int(d)])
         .collect();
     insert(
         &mut s,
@@ -368,11 +368,11 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
             "UPDATE ex_accounts SET cash = cash + {d} WHERE id = {a};"
         ));
     }
-    let rows: Vec<String> = w
+    let rows: Vec<Vec<String>> = w
         .ledger
         .iter()
         .map(|l| {
-            let v = [
+            vec![
                 s.int(w.game_id),
                 s.int(l.account_id),
                 s.opt(l.instrument_id),
@@ -381,8 +381,7 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
                 s.text_value(l.reason.as_str()),
                 s.opt(l.trade_id),
                 s.int(now),
-            ];
-            format!("({})", v.join(", "))
+            ]
         })
         .collect();
     insert(
@@ -392,11 +391,11 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
         &rows,
         "",
     );
-    let rows: Vec<String> = w
+    let rows: Vec<Vec<String>> = w
         .events
         .iter()
         .map(|e| {
-            let v = [
+            vec![
                 s.int(w.game_id),
                 s.text_value(e.kind.as_str()),
                 s.opt(e.account_id),
@@ -407,8 +406,7 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
                 s.opt(e.qty),
                 s.text_value(&e.detail),
                 s.int(now),
-            ];
-            format!("({})", v.join(", "))
+            ]
         })
         .collect();
     insert(
@@ -421,9 +419,11 @@ fn sqlite_script(w: &BookWrite, now: i64) -> Sql {
     s
 }
 
-/// `INSERT INTO {table} VALUES {rows}{tail};`, if there are rows.
-fn insert(s: &mut Sql, table: &str, rows: &[String], tail: &str) {
+/// `INSERT INTO {table} VALUES (row), (row), ...{tail};`, if there are rows; each row holds
+/// its values' placeholders.
+fn insert(s: &mut Sql, table: &str, rows: &[Vec<String>], tail: &str) {
     if !rows.is_empty() {
+        let rows: Vec<String> = rows.iter().map(|r| format!("({})", r.join(", "))).collect();
         s.push(&format!(
             "INSERT INTO {table} VALUES {}{tail};",
             rows.join(", ")

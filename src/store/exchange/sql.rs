@@ -44,11 +44,6 @@ impl Sql {
         self.text.is_empty()
     }
 
-    /// The text so far.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
     /// Appends text as it is.
     pub fn push(&mut self, s: &str) {
         self.text.push_str(s);
@@ -146,7 +141,7 @@ mod tests {
             s.opt_text(None),
         );
         s.push(&format!("SELECT {a}, {b}, {c}, {d};"));
-        assert_eq!(s.text(), "SELECT -3, NULL, 'it''s', NULL;");
+        assert_eq!(s.text, "SELECT -3, NULL, 'it''s', NULL;");
         let (_, args) = s.into_parts().unwrap();
         assert!(args.is_none());
     }
@@ -158,7 +153,7 @@ mod tests {
         s.push(&format!("SELECT {a}, {b};"));
         let c = s.opt(None);
         s.push(&format!("SELECT {c};"));
-        assert_eq!(s.text(), "SELECT ?, ?;SELECT ?;");
+        assert_eq!(s.text, "SELECT ?, ?;SELECT ?;");
         assert_eq!(
             s.args,
             vec![

@@ -180,8 +180,8 @@ impl Link {
     }
 
     /// The statements still waiting to be sent (empty if none), to put first in the next
-    /// query; from here on the transaction counts as open.
-    pub(crate) fn take_pending(&mut self) -> Sql {
+    /// query.
+    fn take_pending(&mut self) -> Sql {
         std::mem::take(&mut self.staged);
         self.pending.take()
     }
@@ -191,10 +191,10 @@ impl Link {
         Sql::new(self.db.backend())
     }
 
-    /// Runs `sql` (which should start with [`Link::take_pending`]) and returns its rows. If it
-    /// is the transaction's first statement and finds its connection dead, it runs again on
-    /// another connection, up to once per connection the pool may hold.
-    pub(crate) async fn send(&mut self, sql: Sql) -> Result<Vec<AnyRow>, StoreError> {
+    /// Runs `sql` (which starts with what was pending) and returns its rows. If it is the
+    /// transaction's first statement and finds its connection dead, it runs again on another
+    /// connection, up to once per connection the pool may hold.
+    async fn send(&mut self, sql: Sql) -> Result<Vec<AnyRow>, StoreError> {
         let first = !self.open;
         self.open = true;
         if !first {
