@@ -563,9 +563,8 @@ async fn run_clients(
 /// Runs `pgbench -b tpcb-like` against a scratch database beside the bench's; returns tps.
 async fn run_pgbench(url: &str, clients: usize, seconds: u64) -> Result<f64, String> {
     let pgbench = find_pgbench().ok_or("pgbench is not installed")?;
-    let (base, _) = url.rsplit_once('/').ok_or("cannot parse the URL")?;
-    let admin = format!("{base}/postgres");
-    let scratch = format!("{base}/nuggetnet_pgbench");
+    let admin = crate::store::postgres_url_with_database(url, "postgres");
+    let scratch = crate::store::postgres_url_with_database(url, "nuggetnet_pgbench");
     let run = |args: Vec<String>| {
         let pgbench = pgbench.clone();
         async move {

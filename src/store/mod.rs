@@ -268,6 +268,21 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A PostgreSQL URL naming database `name` instead, with the rest kept: user, host, port
+/// and parameters such as `?host=/var/run/postgresql` (a Unix socket, whose path has slashes
+/// of its own). libpq's tools (psql, pgbench) read the result too.
+pub fn postgres_url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    match base[scheme_end..].find('/') {
+        Some(slash) => format!("{}/{name}{query}", &base[..scheme_end + slash]),
+        None => format!("{base}/{name}{query}"),
+    }
+}
+
 /// Milliseconds since the Unix epoch, the unit of every stored time.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -279,6 +294,24 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_urls_name_another_database_and_keep_the_rest() {
+        let with = postgres_url_with_database;
+        assert_eq!(
+            with("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            with("postgres:///exb?host=/var/run/postgresql&user=me", "x"),
+            "postgres:///x?host=/var/run/postgresql&user=me"
+        );
+    }
 
     #[test]
     fn sqlite_url_gets_create_mode() {

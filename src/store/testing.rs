@@ -67,7 +67,7 @@ pub async fn fresh_url() -> (String, Cleanup) {
                 .await
                 .expect("create a test database");
             admin.close().await.ok();
-            let url = replace_db_name(&admin_url, &name);
+            let url = super::postgres_url_with_database(&admin_url, &name);
             (url, Cleanup::Postgres { admin_url, name })
         }
         _ => {
@@ -75,19 +75,6 @@ pub async fn fresh_url() -> (String, Cleanup) {
             let url = format!("sqlite://{}", dir.path().join("test.db").display());
             (url, Cleanup::Sqlite(dir))
         }
-    }
-}
-
-/// Swaps the database name in a PostgreSQL URL.
-fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    match base[scheme_end..].find('/') {
-        Some(slash) => format!("{}/{name}{query}", &base[..scheme_end + slash]),
-        None => format!("{base}/{name}{query}"),
     }
 }
 
@@ -124,23 +111,5 @@ impl Drop for TestDb {
         // The pool's connections go when the database does (WITH FORCE); nothing to do here,
         // but keep the field order explicit: `db` drops before `cleanup`.
         let _ = &self.cleanup;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn db_name_is_replaced() {
-        assert_eq!(
-            replace_db_name("postgres://postgres@127.0.0.1:5432/test", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_db_name("postgres://u@h/test?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(replace_db_name("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
