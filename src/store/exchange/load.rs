@@ -14,7 +14,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::Sql;
+use super::sql::{literal, Sql};
 use super::{corrupt, BookState, IdHint, Locks, RestingRow, WriteTx};
 use crate::exchange::model::{
     Game, GameRules, Instrument, Intent, Order, OrderStatus, Side, StpMode, TimeInForce,
@@ -64,10 +64,6 @@ pub struct Loaded {
     pub order: Option<Order>,
     /// Crossing orders, best first, when asked for.
     pub resting: Vec<RestingRow>,
-}
-
-fn lit(v: Option<i64>) -> String {
-    v.map_or_else(|| "NULL".to_string(), |v| v.to_string())
 }
 
 impl WriteTx {
@@ -123,10 +119,10 @@ fn ex_load_call(spec: &LoadSpec) -> String {
     format!(
         "SELECT * FROM ex_load({}, {}, {}, {}, {}, {}, {side}, {worst}, {limit});",
         spec.game_id,
-        lit(spec.instrument_id),
-        lit(spec.lock_account),
-        lit(spec.view_account),
-        lit(spec.order_id),
+        literal(spec.instrument_id),
+        literal(spec.lock_account),
+        literal(spec.view_account),
+        literal(spec.order_id),
         if spec.new_order { "TRUE" } else { "FALSE" },
     )
 }

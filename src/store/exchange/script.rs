@@ -13,7 +13,7 @@
 
 use std::fmt::Write;
 
-use super::sql::{quote, Sql};
+use super::sql::{literal, quote, text_literal, Sql};
 use super::{LedgerEntry, WriteTx};
 use crate::exchange::model::{Intent, NewEvent, OrderStatus, Side, TimeInForce};
 use crate::store::{now_ms, Backend, StoreError};
@@ -88,14 +88,6 @@ impl BookWrite {
     }
 }
 
-fn opt(v: Option<i64>) -> String {
-    v.map_or_else(|| "NULL".to_string(), |v| v.to_string())
-}
-
-fn opt_text(v: Option<&str>) -> String {
-    v.map_or_else(|| "NULL".to_string(), quote)
-}
-
 /// Adds up deltas with the same key, keeping keys sorted (so row locks are taken in order).
 fn net<K: Ord + Copy>(items: impl IntoIterator<Item = (K, i64)>) -> Vec<(K, i64)> {
     let mut map = std::collections::BTreeMap::new();
@@ -107,7 +99,7 @@ fn net<K: Ord + Copy>(items: impl IntoIterator<Item = (K, i64)>) -> Vec<(K, i64)
 
 /// `'{1,NULL,3}'::int8[]`.
 fn int_array(items: impl IntoIterator<Item = Option<i64>>) -> String {
-    let list: Vec<String> = items.into_iter().map(opt).collect();
+    let list: Vec<String> = items.into_iter().map(literal).collect();
     format!("'{{{}}}'::int8[]", list.join(","))
 }
 
@@ -184,11 +176,11 @@ fn ex_write_call(w: &BookWrite, now: i64) -> String {
                 quote(o.intent.as_str()),
                 quote(if o.market { "market" } else { "limit" }),
                 quote(o.tif.as_str()),
-                opt(o.price),
+                literal(o.price),
                 o.qty,
                 o.filled,
                 quote(o.status.as_str()),
-                opt_text(o.reason),
+                text_literal(o.reason),
                 o.priority,
             );
         }
@@ -437,8 +429,8 @@ mod tests {
 
     #[test]
     fn text_literals_are_quoted() {
-        assert_eq!(opt(None), "NULL");
-        assert_eq!(opt_text(Some("x")), "'x'");
+        assert_eq!(literal(None), "NULL");
+        assert_eq!(text_literal(Some("x")), "'x'");
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Sql {
     /// An integer or NULL.
     pub fn opt(&mut self, v: Option<i64>) -> String {
         match self.backend {
-            Backend::Postgres => v.map_or_else(|| "NULL".to_string(), |v| v.to_string()),
+            Backend::Postgres => literal(v),
             Backend::Sqlite => {
                 self.args.push(Arg::Int(v));
                 "?".to_string()
@@ -73,7 +73,7 @@ impl Sql {
     /// A text value or NULL.
     pub fn opt_text(&mut self, v: Option<&str>) -> String {
         match self.backend {
-            Backend::Postgres => v.map_or_else(|| "NULL".to_string(), quote),
+            Backend::Postgres => text_literal(v),
             Backend::Sqlite => {
                 self.args.push(Arg::Text(v.map(str::to_string)));
                 "?".to_string()
@@ -112,6 +112,16 @@ impl Sql {
 /// A text literal, quoted for SQL.
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// An integer literal, or `NULL`.
+pub fn literal(v: Option<i64>) -> String {
+    v.map_or_else(|| "NULL".to_string(), |v| v.to_string())
+}
+
+/// A quoted text literal, or `NULL`.
+pub fn text_literal(v: Option<&str>) -> String {
+    v.map_or_else(|| "NULL".to_string(), quote)
 }
 
 /// Runs `sql` on `conn` and returns every row of every statement in it.
