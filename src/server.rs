@@ -262,6 +262,8 @@ async fn start_order_writer(
                     orders = stats.orders,
                     batches = stats.batches,
                     retried = stats.retried,
+                    memory_reads = stats.memory_reads,
+                    database_reads = stats.database_reads,
                     "order writer stopped"
                 );
             });

@@ -9,58 +9,15 @@ use nuggetnet::exchange::*;
 use nuggetnet::store::testing::fresh_db;
 use proptest::prelude::*;
 
+#[path = "common/steps.rs"]
+mod steps;
+use steps::{list_books, price_of, step, Step};
+
 const PLAYERS: [i64; 3] = [1, 2, 3];
 const SYMBOLS: [&str; 2] = ["AAA", "BBB"];
 const START_CASH: i64 = 1_000_000_000;
 const START_SHARES: i64 = 1_000;
 const FEE_BP: i64 = 10;
-
-#[derive(Debug, Clone)]
-enum Step {
-    Place {
-        player: usize,
-        symbol: usize,
-        intent: Intent,
-        market: bool,
-        tif: TimeInForce,
-        price_ticks: i64,
-        qty: i64,
-    },
-    Cancel {
-        player: usize,
-        pick: usize,
-    },
-    Replace {
-        player: usize,
-        pick: usize,
-        price_ticks: i64,
-        qty: i64,
-    },
-}
-
-fn step() -> impl Strategy<Value = Step> {
-    let intent = prop_oneof![
-        Just(Intent::Buy),
-        Just(Intent::Sell),
-        Just(Intent::Short),
-        Just(Intent::Cover)
-    ];
-    let tif = prop_oneof![
-        3 => Just(TimeInForce::Gtc),
-        1 => Just(TimeInForce::Day),
-        1 => Just(TimeInForce::Ioc),
-        1 => Just(TimeInForce::Fok)
-    ];
-    prop_oneof![
-        6 => (0..3usize, 0..2usize, intent, prop::bool::weighted(0.1), tif, -4..=4i64, 1..=30i64)
-            .prop_map(|(player, symbol, intent, market, tif, price_ticks, qty)| Step::Place {
-                player, symbol, intent, market, tif, price_ticks, qty
-            }),
-        1 => (0..3usize, 0..64usize).prop_map(|(player, pick)| Step::Cancel { player, pick }),
-        1 => (0..3usize, 0..64usize, -4..=4i64, 0..=30i64)
-            .prop_map(|(player, pick, price_ticks, qty)| Step::Replace { player, pick, price_ticks, qty }),
-    ]
-}
 
 /// One order in the model.
 #[derive(Debug, Clone)]
@@ -209,10 +166,6 @@ impl Model {
     }
 }
 
-fn price_of(ticks: i64) -> i64 {
-    1_000 + ticks * 5
-}
-
 async fn run_case(ex: &Exchange, steps: Vec<Step>) -> Result<(), TestCaseError> {
     let rules = GameRules {
         starting_cash: START_CASH,
@@ -222,20 +175,8 @@ async fn run_case(ex: &Exchange, steps: Vec<Step>) -> Result<(), TestCaseError> 
     };
     let game = ex.create_game("prop", &rules).await.unwrap().id;
     let mut model = Model::default();
+    list_books(ex, game, &SYMBOLS).await;
     for (i, s) in SYMBOLS.iter().enumerate() {
-        ex.list_instrument(
-            game,
-            &NewInstrument {
-                symbol: s,
-                name: s,
-                profile: "",
-                tick: 5,
-                shares_issued: 100_000,
-                initial_price: 1_000,
-            },
-        )
-        .await
-        .unwrap();
         for (p, &player) in PLAYERS.iter().enumerate() {
             if i == 0 {
                 ex.open_account(game, player).await.unwrap();

@@ -83,11 +83,14 @@ pub async fn run_writer(args: WriterArgs) -> Result<(), BenchError> {
     let stats = crate::exchange::writer::serve(ex, listener, shutdown).await;
     let _ = std::fs::remove_file(&args.socket);
     eprintln!(
-        "order writer: {} orders in {} batches ({:.1} a batch), {} batches run again order by order",
+        "order writer: {} orders in {} batches ({:.1} a batch), {} batches run again order by order, \
+         {} reads from memory and {} from the database",
         stats.orders,
         stats.batches,
         stats.orders as f64 / stats.batches.max(1) as f64,
-        stats.retried
+        stats.retried,
+        stats.memory_reads,
+        stats.database_reads
     );
     Ok(())
 }
@@ -118,7 +121,10 @@ pub async fn run_worker(args: WorkerArgs) -> Result<(), BenchError> {
     if args.players.is_empty() {
         return Err(BenchError::Failed("no --players given".into()));
     }
-    let mut ex = Exchange::connect(&args.url, 2).await?;
+    // One pooled connection, plus the one its write transactions keep: 32 workers then hold
+    // 64 of PostgreSQL's default 100 connections. With two pooled each, 32 workers ran out of
+    // them and waited out the pool's connect retries (9 s for an order).
+    let mut ex = Exchange::connect(&args.url, 1).await?;
     if let Some(path) = &args.writer {
         ex = ex.with_writer(path);
     }

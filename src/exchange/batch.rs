@@ -11,10 +11,19 @@
 //! front, in the same order as a lone order does (accounts, then books, each by id). On both
 //! engines each order then costs one trip to the database, which carries the previous order's
 //! write and this order's reads.
+//!
+//! A planned batch ([`Batch::begin_planned`], the order writer's) names its orders up front
+//! instead. On PostgreSQL its first trip takes all their locks and reads everything they will
+//! read; each order is then decided against that picture in memory, kept true by applying
+//! every write to it (`store::exchange::mirror`), and the writes go with the `COMMIT`: two
+//! trips for the whole batch. Where the picture does not reach (a sweep deeper than was read,
+//! an order nobody named) the batch reads the database as above.
 
 use super::engine::{self, Decided, PlaceSpec};
 use super::model::{CancelReason, Order, OrderAck, OrderRequest, OrderStatus};
+use super::writer::Op;
 use super::ExchangeError;
+use crate::store::exchange::load::LoadSpec;
 use crate::store::exchange::script::BookWrite;
 use crate::store::exchange::WriteTx;
 use crate::store::Db;
@@ -48,6 +57,64 @@ impl Batch {
             tx: Some(WriteTx::begin_batch(db, accounts, instruments).await?),
             done: Vec::new(),
         })
+    }
+
+    /// Begins a batch for the orders `ops`, named up front (the order writer's): on
+    /// PostgreSQL its first trip takes every lock they need and reads everything they will
+    /// read, so each order is then decided in memory and the batch costs about two trips in
+    /// all (see [`WriteTx::begin_planned`]). Carry them out with [`Batch::run`]; an order
+    /// not named here still works, reading the database.
+    pub async fn begin_planned(db: &Db, ops: &[Op]) -> Result<Batch, ExchangeError> {
+        let plan: Vec<LoadSpec> = ops.iter().map(plan).collect();
+        Ok(Batch {
+            tx: Some(WriteTx::begin_planned(db, &plan).await?),
+            done: Vec::new(),
+        })
+    }
+
+    /// Checks every answer a planned batch gives from memory against the database, which
+    /// undoes its gain: for tests.
+    #[doc(hidden)]
+    pub fn check_against_database(&mut self) {
+        if let Some(tx) = self.tx.as_mut() {
+            tx.verify_mirror = true;
+        }
+    }
+
+    /// For a planned batch on PostgreSQL: how many of its reads were answered from memory so
+    /// far, and how many went to the database.
+    pub fn reads_from_memory(&self) -> Option<(u64, u64)> {
+        self.tx.as_ref().and_then(|tx| tx.mirror_counts())
+    }
+
+    /// Carries out one order (see [`Batch::place`], [`Batch::cancel`], [`Batch::replace`]).
+    pub async fn run(&mut self, op: &Op) -> Result<&Done, ExchangeError> {
+        match op {
+            Op::Place {
+                game_id,
+                account_id,
+                instrument_id,
+                req,
+            } => self.place(*game_id, *account_id, *instrument_id, req).await,
+            Op::Cancel {
+                game_id,
+                account_id,
+                order_id,
+            } => {
+                self.cancel(*game_id, Some(*account_id), *order_id, CancelReason::User)
+                    .await
+            }
+            Op::Replace {
+                game_id,
+                account_id,
+                order_id,
+                new_price,
+                new_open_qty,
+            } => {
+                self.replace(*game_id, *account_id, *order_id, *new_price, *new_open_qty)
+                    .await
+            }
+        }
     }
 
     /// How many orders the batch has accepted so far.
@@ -166,6 +233,37 @@ impl Batch {
         if let Some(tx) = self.tx.take() {
             tx.rollback().await;
         }
+    }
+}
+
+/// What carrying out `op` will load first.
+fn plan(op: &Op) -> LoadSpec {
+    match op {
+        Op::Place {
+            game_id,
+            account_id,
+            instrument_id,
+            req,
+        } => {
+            let spec = PlaceSpec::of_request(*game_id, *account_id, *instrument_id, req);
+            engine::place_load(&spec, engine::first_crossing(&spec))
+        }
+        Op::Cancel {
+            game_id, order_id, ..
+        } => engine::cancel_load(*game_id, *order_id),
+        Op::Replace {
+            game_id,
+            order_id,
+            new_open_qty: 0,
+            ..
+        } => engine::cancel_load(*game_id, *order_id),
+        Op::Replace {
+            game_id,
+            account_id,
+            order_id,
+            new_price,
+            new_open_qty,
+        } => engine::replace_load(*game_id, *account_id, *order_id, *new_price, *new_open_qty),
     }
 }
 

@@ -132,7 +132,7 @@ async fn begin_book(
 /// The first page of crossing orders read with the transaction's locks: a limit order's
 /// price bounds it; a market order's collar is not known before the book is read, so its page
 /// is unbounded and [`place_in`] drops what lies beyond the collar.
-fn first_crossing(spec: &PlaceSpec) -> Crossing {
+pub(super) fn first_crossing(spec: &PlaceSpec) -> Crossing {
     let side = spec.intent.side();
     let worst = match spec.order_type {
         OrderType::Limit { price } => price,
@@ -163,7 +163,7 @@ fn crosses(side: Side, price: i64, worst: i64) -> bool {
 }
 
 /// What a new order locks and reads first.
-fn place_load(spec: &PlaceSpec, crossing: Crossing) -> LoadSpec {
+pub(super) fn place_load(spec: &PlaceSpec, crossing: Crossing) -> LoadSpec {
     let taker = (!spec.liquidation).then_some(spec.account_id);
     LoadSpec {
         game_id: spec.game_id,
@@ -617,7 +617,7 @@ pub(crate) async fn cancel(
 }
 
 /// What a cancel locks (the order's book) and reads.
-fn cancel_load(game_id: i64, order_id: i64) -> LoadSpec {
+pub(super) fn cancel_load(game_id: i64, order_id: i64) -> LoadSpec {
     LoadSpec {
         game_id,
         order_id: Some(order_id),
@@ -716,7 +716,7 @@ pub(crate) async fn replace(
 
 /// What a replace locks (the account, then the order's book) and reads: with a new price,
 /// also the first page of orders crossing it, as a new order's load reads them.
-fn replace_load(
+pub(super) fn replace_load(
     game_id: i64,
     account_id: i64,
     order_id: i64,

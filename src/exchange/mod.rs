@@ -398,6 +398,15 @@ impl Exchange {
         result
     }
 
+    /// Begins a batch for the orders `ops`, named up front, as the order writer does: on
+    /// PostgreSQL it reads for all of them at once and decides them in memory (see
+    /// [`Batch::begin_planned`]). Carry them out with [`Batch::run`].
+    pub async fn begin_planned_batch(&self, ops: &[writer::Op]) -> Result<Batch, ExchangeError> {
+        let result = Batch::begin_planned(&self.db, ops).await;
+        log_store_error(&result);
+        result
+    }
+
     /// Cancels a player's open order.
     pub async fn cancel(
         &self,

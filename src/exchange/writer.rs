@@ -9,17 +9,19 @@
 //! ([`super::Exchange::with_writer`]) sends its place, cancel and replace requests there
 //! instead of running them itself.
 //!
-//! Nothing about the rules changes: the writer runs the same engine through a
-//! [`super::Batch`]; each order is decided against the book as the orders before it left it, a
+//! Nothing about the rules changes: the writer runs the same engine through a planned
+//! [`super::Batch`] (on PostgreSQL one trip reads for the whole batch and one writes and
+//! commits it; see [`super::Batch::begin_planned`]); each order is decided against the book as the orders before it left it, a
 //! refusal writes nothing, and no answer goes out before the batch has committed, so an
 //! acknowledged order is as durable as one placed directly. Processes that do not use the
 //! writer (another BBS's door on the same PostgreSQL, the simulator) keep trading directly;
 //! the locks keep them correct together.
 //!
-//! Failure: if a batch fails before its commit (a deadlock with a direct writer, say), nothing
-//! of it was written and each of its orders is run again alone. If the commit itself fails,
-//! the outcome is unknown, so every order of the batch is answered `Internal` rather than run
-//! twice. A client whose writer is not there at all (not started, restarting) runs its orders
+//! Failure: if a batch fails before its commit (a deadlock with a direct writer, say), or the
+//! server refuses a statement of its last trip (where a planned batch's writes go, with the
+//! `COMMIT`), nothing of it was written and each of its orders is run again alone. If the
+//! connection breaks during the commit, the outcome is unknown, so every order of the batch is
+//! answered `Internal` rather than run twice. A client whose writer is not there at all (not started, restarting) runs its orders
 //! directly; one that loses the writer with a request outstanding answers `NoAnswer`.
 //!
 //! The writer trusts the account ids it is sent, as the database trusts whoever holds its
@@ -37,7 +39,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::batch::{Batch, Done};
+use super::batch::Done;
 use super::model::{CancelReason, OrderAck, OrderRequest, OrderStatus};
 use super::{Exchange, ExchangeError};
 
@@ -72,16 +74,6 @@ pub enum Op {
     },
 }
 
-impl Op {
-    fn account_id(&self) -> i64 {
-        match *self {
-            Op::Place { account_id, .. }
-            | Op::Cancel { account_id, .. }
-            | Op::Replace { account_id, .. } => account_id,
-        }
-    }
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
     id: u64,
@@ -101,6 +93,10 @@ pub struct WriterStats {
     pub orders: u64,
     /// Batches that failed before their commit and were run again order by order.
     pub retried: u64,
+    /// Reads answered from a planned batch's memory, and reads that went to the database
+    /// (PostgreSQL; see [`super::Batch::begin_planned`]).
+    pub memory_reads: u64,
+    pub database_reads: u64,
 }
 
 /// A request waiting for its batch.
@@ -219,6 +215,10 @@ async fn connection(stream: UnixStream, queue: mpsc::Sender<Job>, shutdown: Canc
 
 /// The writer task: takes whatever requests are waiting (at most [`MAX_BATCH`]) and carries
 /// them out in one batch, until every sender is gone.
+///
+/// One batch at a time: measured with two and four batches at once (each on its own
+/// connection, sharing the queue), batches got smaller and the orders per second fewer, as
+/// each batch pays its first read and its commit whatever its size (BENCHMARKS.md).
 async fn write_batches(ex: Exchange, mut jobs: mpsc::Receiver<Job>) -> WriterStats {
     let mut stats = WriterStats::default();
     while let Some(first) = jobs.recv().await {
@@ -240,25 +240,9 @@ async fn write_batches(ex: Exchange, mut jobs: mpsc::Receiver<Job>) -> WriterSta
 
 /// Carries out `jobs` in one batch and answers each.
 async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Result<(), ()> {
-    let accounts: Vec<i64> = jobs.iter().map(|j| j.op.account_id()).collect();
-    let mut books: Vec<i64> = Vec::new();
-    let mut orders: Vec<i64> = Vec::new();
-    for job in &jobs {
-        match job.op {
-            Op::Place { instrument_id, .. } => books.push(instrument_id),
-            Op::Cancel { order_id, .. } | Op::Replace { order_id, .. } => orders.push(order_id),
-        }
-    }
-    // On PostgreSQL the batch must hold every book's lock before it writes anything, or it
-    // could deadlock with the simulator's batch; so look up the books of the orders that
-    // cancels and replaces name (SQLite has one writer at a time and needs none of this).
-    if !orders.is_empty() && ex.db().backend() == crate::store::Backend::Postgres {
-        match crate::store::exchange::books_of_orders(ex.db(), &orders).await {
-            Ok(found) => books.extend(found),
-            Err(e) => tracing::debug!(error = %e, "order writer: cannot look up books"),
-        }
-    }
-    let Ok(mut batch) = ex.begin_batch(&accounts, &books).await else {
+    let ops: Vec<Op> = jobs.iter().map(|j| j.op.clone()).collect();
+    let begun = ex.begin_planned_batch(&ops).await;
+    let Ok(mut batch) = begun else {
         stats.retried += 1;
         one_by_one(ex, jobs).await;
         return Ok(());
@@ -266,8 +250,8 @@ async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Re
     // For each job: the index of what it did in the batch, or its refusal.
     let mut outcomes: Vec<Result<usize, ExchangeError>> = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        match apply(&mut batch, &job.op).await {
-            Ok(()) => outcomes.push(Ok(batch.len() - 1)),
+        match batch.run(&job.op).await {
+            Ok(_) => outcomes.push(Ok(batch.len() - 1)),
             Err(ExchangeError::Store(e)) => {
                 tracing::debug!(error = %e, "order writer: batch failed; running its orders alone");
                 batch.rollback().await;
@@ -278,6 +262,10 @@ async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Re
             Err(refused) => outcomes.push(Err(refused)),
         }
     }
+    if let Some((answered, declined)) = batch.reads_from_memory() {
+        stats.memory_reads += answered;
+        stats.database_reads += declined;
+    }
     match batch.commit().await {
         Ok(done) => {
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -287,6 +275,14 @@ async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Re
             }
             Ok(())
         }
+        // The server refused one of the batch's writes (they go with the commit): nothing
+        // of it was written, so its orders run again alone.
+        Err(ExchangeError::Store(e)) if e.rolled_back() => {
+            tracing::debug!(error = %e, "order writer: batch refused at its commit; running its orders alone");
+            stats.retried += 1;
+            one_by_one(ex, jobs).await;
+            Ok(())
+        }
         Err(e) => {
             tracing::error!(error = %e, "order writer: commit failed; its orders are answered as failed");
             for job in jobs {
@@ -294,38 +290,6 @@ async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Re
             }
             Err(())
         }
-    }
-}
-
-async fn apply(batch: &mut Batch, op: &Op) -> Result<(), ExchangeError> {
-    match op {
-        Op::Place {
-            game_id,
-            account_id,
-            instrument_id,
-            req,
-        } => batch
-            .place(*game_id, *account_id, *instrument_id, req)
-            .await
-            .map(|_| ()),
-        Op::Cancel {
-            game_id,
-            account_id,
-            order_id,
-        } => batch
-            .cancel(*game_id, Some(*account_id), *order_id, CancelReason::User)
-            .await
-            .map(|_| ()),
-        Op::Replace {
-            game_id,
-            account_id,
-            order_id,
-            new_price,
-            new_open_qty,
-        } => batch
-            .replace(*game_id, *account_id, *order_id, *new_price, *new_open_qty)
-            .await
-            .map(|_| ()),
     }
 }
 

@@ -76,6 +76,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the server answered a statement with an error (a deadlock, a constraint), so
+    /// that the transaction it ran in did not commit; not when the connection broke, where a
+    /// `COMMIT` may have taken effect unseen.
+    pub fn rolled_back(&self) -> bool {
+        matches!(self, StoreError::Sqlx(sqlx::Error::Database(_))) && !self.connection_lost()
+    }
+
     /// Whether the connection was found dead (the server restarted or dropped it, the socket
     /// broke): the statement did not run, and a fresh connection may well succeed.
     pub fn connection_lost(&self) -> bool {

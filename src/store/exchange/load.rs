@@ -9,12 +9,13 @@
 //! and `BEGIN IMMEDIATE` takes the file's write lock; then the same reads in one statement
 //! with bound arguments, which sqlx keeps prepared (`load_script`). Both give load rows of one
 //! shape, a kind `k` and values `n1..n10`, `t1..t4` (PostgreSQL as rows, SQLite as JSON lists
-//! in one row, a column per kind), read by one parser (`apply`).
+//! in one row, a column per kind), read by one parser (`apply_row`).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::sql::{literal, Sql};
+use super::mirror::Mirror;
+use super::sql::{int_array, literal, text_array, Sql};
 use super::{corrupt, BookState, IdHint, Locks, RestingRow, WriteTx};
 use crate::exchange::model::{
     Game, GameRules, Instrument, Intent, Order, OrderStatus, Side, StpMode, TimeInForce,
@@ -51,7 +52,7 @@ pub struct LoadSpec {
 }
 
 /// What [`WriteTx::load`] read, under the locks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Loaded {
     /// The game and its house account, if the game exists.
     pub game: Option<(Game, i64)>,
@@ -76,9 +77,77 @@ impl WriteTx {
         Ok((tx, loaded))
     }
 
+    /// Begins one transaction for a batch whose every load is known up front (the order
+    /// writer's): `plan` holds the load of each of its orders, in any order. On PostgreSQL
+    /// the first trip takes all the batch's locks and reads everything those loads need
+    /// (`ex_prefetch`, migration 0012); from then on [`WriteTx::load_next`] answers from
+    /// memory whatever it can ([`super::mirror`]) and the batch's writes wait for the commit,
+    /// so a batch costs about two trips however many orders it holds. Elsewhere this is
+    /// [`WriteTx::begin_batch`] with the plan's accounts and books.
+    pub async fn begin_planned(db: &Db, plan: &[LoadSpec]) -> Result<WriteTx, StoreError> {
+        let (Some(first), Backend::Postgres) = (plan.first(), db.backend()) else {
+            let mut accounts = Vec::new();
+            let mut books = Vec::new();
+            for spec in plan {
+                accounts.extend(spec.lock_account);
+                books.extend(spec.instrument_id);
+            }
+            return WriteTx::begin_batch(db, &accounts, &books).await;
+        };
+        let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
+        let link = tx.link();
+        let mut sql = link.sql();
+        sql.push(&prefetch_call(first.game_id, plan));
+        let (rows, _) = link.run(sql).await?;
+        let mut kinds = Vec::with_capacity(rows.len());
+        for row in rows.iter().filter(|r| r.columns().len() > 1) {
+            kinds.push((row.try_get::<i64, _>("k")?, row));
+        }
+        tx.mirror = Some(Box::new(Mirror::from_rows(first.game_id, kinds)?));
+        Ok(tx)
+    }
+
+    /// How many reads of a planned batch its mirror answered, and how many it left to the
+    /// database.
+    pub fn mirror_counts(&self) -> Option<(u64, u64)> {
+        self.mirror.as_ref().map(|m| (m.answered, m.declined))
+    }
+
+    /// Sends the writes that wait (a planned batch's), so the database can be read directly.
+    pub(crate) async fn settle(&mut self) -> Result<(), StoreError> {
+        self.stage_deferred_cash();
+        let written = self.link().flush().await?;
+        self.written.extend(written);
+        Ok(())
+    }
+
     /// Locks and reads what `spec` asks for inside a transaction begun with
-    /// [`WriteTx::begin_batch`], in one trip with the previous write.
+    /// [`WriteTx::begin_batch`], in one trip with the previous write; in a planned batch,
+    /// from its mirror when that knows it all.
     pub async fn load_next(&mut self, spec: &LoadSpec) -> Result<Loaded, StoreError> {
+        let Some(mirror) = self.mirror.as_mut() else {
+            return self.read(spec).await;
+        };
+        let Some(known) = mirror.load(spec) else {
+            mirror.declined += 1;
+            return self.read(spec).await;
+        };
+        mirror.answered += 1;
+        if self.verify_mirror {
+            let read = self.read(spec).await?;
+            let mut mine = known.clone();
+            let mut theirs = read;
+            // The database's load handed out another id.
+            mine.hint.next_order = None;
+            theirs.hint.next_order = None;
+            mirror_agrees("load", spec, &mine, &theirs)?;
+        }
+        Ok(known)
+    }
+
+    /// [`WriteTx::load_next`] from the database.
+    async fn read(&mut self, spec: &LoadSpec) -> Result<Loaded, StoreError> {
+        self.stage_deferred_cash();
         let backend = self.backend;
         let link = self.link();
         let mut sql = link.sql();
@@ -107,6 +176,109 @@ impl WriteTx {
         }
         Ok(loaded)
     }
+}
+
+/// A planned batch's mirror must say what the database says (checked in tests).
+pub(super) fn mirror_agrees<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    asked: &impl std::fmt::Debug,
+    mirror: &T,
+    database: &T,
+) -> Result<(), StoreError> {
+    if mirror == database {
+        return Ok(());
+    }
+    let detail = format!("{asked:?}: the mirror says {mirror:?}, the database {database:?}");
+    tracing::error!(what, %detail, "a planned batch's mirror disagrees with the database");
+    Err(corrupt(&format!("mirror {what}"), &detail))
+}
+
+/// One crossing read of `ex_prefetch`: a book's side (or the side opposite an order's, on its
+/// book), up to `limit` orders at `worst` or better.
+struct CrossingRead {
+    book: Option<i64>,
+    order: Option<i64>,
+    side: &'static str,
+    worst: i64,
+    limit: i64,
+}
+
+/// `SELECT * FROM ex_prefetch(...);` for the loads `plan` (PostgreSQL). Crossing reads on the
+/// same side of the same book are merged into one, as deep as the deepest and as far as the
+/// widest price of them.
+fn prefetch_call(game_id: i64, plan: &[LoadSpec]) -> String {
+    let mut accounts = Vec::new();
+    let mut books = Vec::new();
+    let mut orders = Vec::new();
+    let mut merged: std::collections::BTreeMap<(i64, &'static str), (i64, i64)> =
+        Default::default();
+    // Crossing reads that name an order, not a book.
+    let mut by_order: Vec<CrossingRead> = Vec::new();
+    let mut new_orders = 0;
+    for spec in plan {
+        accounts.extend(spec.lock_account);
+        accounts.extend(spec.view_account);
+        books.extend(spec.instrument_id);
+        orders.extend(spec.order_id);
+        new_orders += i32::from(spec.new_order);
+        match (spec.crossing, spec.order_crossing, spec.instrument_id) {
+            (Some(c), _, Some(book)) => {
+                let slot = merged
+                    .entry((book, c.side.as_str()))
+                    .or_insert((c.worst, c.limit));
+                slot.0 = match c.side {
+                    // Asks cross up to the highest worst price, bids down to the lowest.
+                    Side::Sell => slot.0.max(c.worst),
+                    Side::Buy => slot.0.min(c.worst),
+                };
+                slot.1 = slot.1.max(c.limit);
+            }
+            (Some(c), _, None) => by_order.push(CrossingRead {
+                book: None,
+                order: spec.order_id,
+                side: c.side.as_str(),
+                worst: c.worst,
+                limit: c.limit,
+            }),
+            (None, Some((worst, limit)), _) => by_order.push(CrossingRead {
+                book: spec.instrument_id,
+                order: spec.order_id,
+                side: "opposite",
+                worst,
+                limit,
+            }),
+            (None, None, _) => {}
+        }
+    }
+    accounts.sort_unstable();
+    accounts.dedup();
+    books.sort_unstable();
+    books.dedup();
+    orders.sort_unstable();
+    orders.dedup();
+    let mut reads: Vec<CrossingRead> = merged
+        .into_iter()
+        .map(|((book, side), (worst, limit))| CrossingRead {
+            book: Some(book),
+            order: None,
+            side,
+            worst,
+            limit,
+        })
+        .collect();
+    reads.extend(by_order);
+    let ints = |v: &[i64]| int_array(v.iter().map(|&x| Some(x)));
+    format!(
+        "SELECT * FROM ex_prefetch({game_id}, {}, {}, {}, {}, {}, {}, {}, {}, {new_orders});",
+        ints(&accounts),
+        ints(&books),
+        ints(&orders),
+        int_array(reads.iter().map(|r| r.book)),
+        int_array(reads.iter().map(|r| r.order)),
+        text_array(reads.iter().map(|r| r.side)),
+        int_array(reads.iter().map(|r| Some(r.worst))),
+        int_array(reads.iter().map(|r| Some(r.limit))),
+    )
 }
 
 /// `SELECT * FROM ex_load(...);` for PostgreSQL.
@@ -251,7 +423,7 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
 }
 
 /// The values of one load row: `n(1)..n(10)` and `t(1)..t(4)` as in `ex_load`'s columns.
-trait Fields {
+pub(super) trait Fields {
     fn n(&self, i: usize) -> Result<Option<i64>, StoreError>;
     fn t(&self, i: usize) -> Result<Option<String>, StoreError>;
 
@@ -319,7 +491,7 @@ fn parse_sqlite_row(row: &AnyRow) -> Result<Loaded, StoreError> {
             None => Vec::new(),
         };
         for fields in &list {
-            apply(kind, fields, &mut loaded, &mut view)?;
+            apply_row(kind, fields, &mut loaded, &mut view)?;
         }
     }
     Ok(finish(loaded, view))
@@ -331,13 +503,13 @@ fn parse_rows(rows: &[AnyRow]) -> Result<Loaded, StoreError> {
     let mut view = AccountView::default();
     for row in rows.iter().filter(|r| r.columns().len() > 1) {
         let kind: i64 = row.try_get("k")?;
-        apply(kind, row, &mut loaded, &mut view)?;
+        apply_row(kind, row, &mut loaded, &mut view)?;
     }
     Ok(finish(loaded, view))
 }
 
 /// Adds one load row of kind `kind` to what was read.
-fn apply(
+pub(super) fn apply_row(
     kind: i64,
     f: &impl Fields,
     loaded: &mut Loaded,

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod board;
 pub mod follow;
 pub mod load;
+mod mirror;
 pub mod script;
 pub mod sql;
 pub mod tx;
@@ -195,7 +196,7 @@ pub struct IdHint {
 }
 
 /// An instrument inside a write transaction, with its priority counter.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookState {
     pub instrument: Instrument,
     pub next_priority: i64,
@@ -269,12 +270,66 @@ impl WriteTx {
 
     /// Cash, holdings at their marks, and open orders of an account.
     pub async fn account_view(&mut self, account_id: i64) -> Result<AccountView, StoreError> {
-        account_view(self.conn(), account_id).await
+        let known = self.mirror.as_ref().and_then(|m| m.view(account_id));
+        self.settle_unless(known.is_some()).await?;
+        let Some(known) = known else {
+            return account_view(self.conn(), account_id).await;
+        };
+        if self.verify_mirror {
+            let read = account_view(self.conn(), account_id).await?;
+            load::mirror_agrees("account", &account_id, &known, &read)?;
+        }
+        Ok(known)
+    }
+
+    /// Before reading the database directly in a planned batch: sends the writes that wait,
+    /// unless the mirror answers (and nobody checks it).
+    async fn settle_unless(&mut self, answered: bool) -> Result<(), StoreError> {
+        if let Some(m) = self.mirror.as_mut() {
+            if answered {
+                m.answered += 1;
+            } else {
+                m.declined += 1;
+            }
+        }
+        if !answered || self.verify_mirror {
+            self.settle().await?;
+        }
+        Ok(())
     }
 
     /// Up to `limit` open orders on `side` of a book that an order with worst price `worst`
     /// would trade with, best first, after position `after` (price, priority) if given.
     pub async fn resting(
+        &mut self,
+        instrument_id: i64,
+        side: Side,
+        worst: i64,
+        after: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<RestingRow>, StoreError> {
+        let known = self
+            .mirror
+            .as_ref()
+            .and_then(|m| m.resting(instrument_id, side, worst, after, limit));
+        self.settle_unless(known.is_some()).await?;
+        let Some(known) = known else {
+            return self
+                .read_resting(instrument_id, side, worst, after, limit)
+                .await;
+        };
+        if self.verify_mirror {
+            let read = self
+                .read_resting(instrument_id, side, worst, after, limit)
+                .await?;
+            let asked = (instrument_id, side, worst, after, limit);
+            load::mirror_agrees("crossing orders", &asked, &known, &read)?;
+        }
+        Ok(known)
+    }
+
+    /// [`WriteTx::resting`] from the database.
+    async fn read_resting(
         &mut self,
         instrument_id: i64,
         side: Side,
@@ -832,24 +887,6 @@ pub async fn existing_orders(db: &Db, ids: &[i64]) -> Result<Vec<i64>, StoreErro
         }
     }
     Ok(found)
-}
-
-/// The books (instrument ids) of the given orders, for a batch that must lock them up front.
-/// An order never moves to another book, so this needs no lock.
-pub async fn books_of_orders(db: &Db, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-    let mut books = Vec::new();
-    for chunk in ids.chunks(500) {
-        let list: Vec<String> = chunk.iter().map(|id| id.to_string()).collect();
-        // Integers formatted here; sent as text, not prepared, as the list varies every time.
-        let sql = format!(
-            "SELECT DISTINCT instrument_id FROM ex_orders WHERE id IN ({})",
-            list.join(", ")
-        );
-        for row in sqlx::raw_sql(&sql).fetch_all(db.pool()).await? {
-            books.push(row.try_get("instrument_id")?);
-        }
-    }
-    Ok(books)
 }
 
 /// The top `depth` price levels of each side of a book.

@@ -13,7 +13,7 @@
 
 use std::fmt::Write;
 
-use super::sql::{literal, quote, text_literal, Sql};
+use super::sql::{int_array, literal, quote, text_array, text_literal, Sql};
 use super::{LedgerEntry, WriteTx};
 use crate::exchange::model::{Intent, NewEvent, OrderStatus, Side, TimeInForce};
 use crate::store::{now_ms, Backend, StoreError};
@@ -97,22 +97,6 @@ fn net<K: Ord + Copy>(items: impl IntoIterator<Item = (K, i64)>) -> Vec<(K, i64)
     map.into_iter().filter(|&(_, d)| d != 0).collect()
 }
 
-/// `'{1,NULL,3}'::int8[]`.
-fn int_array(items: impl IntoIterator<Item = Option<i64>>) -> String {
-    let list: Vec<String> = items.into_iter().map(literal).collect();
-    format!("'{{{}}}'::int8[]", list.join(","))
-}
-
-/// `ARRAY['a','b']::text[]`.
-fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let list: Vec<String> = items.into_iter().map(quote).collect();
-    if list.is_empty() {
-        "'{}'::text[]".to_string()
-    } else {
-        format!("ARRAY[{}]::text[]", list.join(","))
-    }
-}
-
 impl WriteTx {
     /// Writes everything `w` says and commits, in one trip (the write is staged and goes with
     /// the `COMMIT`). Returns the ids of the new trades in the order of `w.trades` (see
@@ -123,7 +107,8 @@ impl WriteTx {
     }
 
     /// Writes what `w` says inside a batch (see [`WriteTx::begin_batch`]) without committing:
-    /// the write goes with the next statement sent. Its trade ids land in
+    /// the write goes with the next statement sent (in a planned batch, where the mirror
+    /// answers most reads, usually with the `COMMIT`). Its trade ids land in
     /// `WriteTx::written`: on SQLite now (they were handed out by the load), on PostgreSQL
     /// when the write has run (`ex_write` hands them out).
     pub async fn write_book(&mut self, w: &BookWrite) -> Result<(), StoreError> {
@@ -133,31 +118,50 @@ impl WriteTx {
         let now = now_ms();
         match self.backend {
             Backend::Postgres => {
+                // A planned batch moves all its cash at the end, each account once and in id
+                // order, as a lone order does: two batches never wait on each other's account
+                // rows in a cycle.
+                let planned = self.mirror.is_some();
+                if planned {
+                    self.deferred_cash.extend_from_slice(&w.cash);
+                    self.deferred_at = Some((w.game_id, w.instrument_id, now));
+                }
                 let link = self.link();
-                // One staged write at a time, so each flush returns one write's ids.
-                let flushed = if link.staged() {
-                    link.flush().await?
-                } else {
-                    None
-                };
                 let mut sql = link.sql();
-                sql.push(&ex_write_call(w, now));
-                link.stage(sql, true);
-                self.written.extend(flushed);
+                sql.push(&ex_write_call(w, now, !planned));
+                link.stage(sql, Some(w.trades.len()));
             }
             Backend::Sqlite => {
                 let sql = sqlite_script(w, now);
-                self.link().stage(sql, false);
+                self.link().stage(sql, None);
                 self.written.push(w.trades.iter().map(|t| t.id).collect());
             }
         }
+        if let Some(mirror) = self.mirror.as_mut() {
+            mirror.apply(w, now);
+        }
         Ok(())
+    }
+
+    /// Stages the cash a planned batch moved since this was last called (see
+    /// [`WriteTx::write_book`]), before anything is sent that could read it or commit.
+    pub(crate) fn stage_deferred_cash(&mut self) {
+        let Some((game_id, instrument_id, now)) = self.deferred_at.take() else {
+            return;
+        };
+        let mut w = BookWrite::empty(game_id, instrument_id);
+        w.cash = std::mem::take(&mut self.deferred_cash);
+        let link = self.link();
+        let mut sql = link.sql();
+        sql.push(&ex_write_call(&w, now, true));
+        link.stage(sql, None);
     }
 }
 
 /// `SELECT * FROM ex_write(...);` for PostgreSQL. Trade ids in `w` are placeholders `1..=n`,
-/// which the function reads as positions in its trade arrays.
-fn ex_write_call(w: &BookWrite, now: i64) -> String {
+/// which the function reads as positions in its trade arrays. `with_cash`: whether to move
+/// `w.cash` (a planned batch moves it later).
+fn ex_write_call(w: &BookWrite, now: i64, with_cash: bool) -> String {
     let mut s = String::with_capacity(2048);
     let _ = write!(
         s,
@@ -214,7 +218,11 @@ fn ex_write_call(w: &BookWrite, now: i64) -> String {
         text_array(w.cancels.iter().map(|&(_, r)| r)),
     );
     let shares = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)));
-    let cash = net(w.cash.iter().copied());
+    let cash = if with_cash {
+        net(w.cash.iter().copied())
+    } else {
+        Vec::new()
+    };
     let _ = write!(
         s,
         "{}, {}, {}, {}, {}, ",

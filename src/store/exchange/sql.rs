@@ -124,6 +124,22 @@ pub fn text_literal(v: Option<&str>) -> String {
     v.map_or_else(|| "NULL".to_string(), quote)
 }
 
+/// `'{1,NULL,3}'::int8[]`.
+pub fn int_array(items: impl IntoIterator<Item = Option<i64>>) -> String {
+    let list: Vec<String> = items.into_iter().map(literal).collect();
+    format!("'{{{}}}'::int8[]", list.join(","))
+}
+
+/// `ARRAY['a','b']::text[]`.
+pub fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let list: Vec<String> = items.into_iter().map(quote).collect();
+    if list.is_empty() {
+        "'{}'::text[]".to_string()
+    } else {
+        format!("ARRAY[{}]::text[]", list.join(","))
+    }
+}
+
 /// Runs `sql` on `conn` and returns every row of every statement in it.
 pub(crate) async fn fetch_all(
     conn: &mut sqlx::AnyConnection,

@@ -47,6 +47,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::mirror::Mirror;
 use super::sql::{self, Sql};
 use crate::store::{Backend, Db, StoreError};
 
@@ -120,6 +121,14 @@ pub struct WriteTx {
     /// The trade ids each write of a batch got, in the order of the writes; see
     /// [`WriteTx::begin_batch`].
     pub(crate) written: Vec<Vec<i64>>,
+    /// A planned batch's picture of what it locked ([`WriteTx::begin_planned`]).
+    pub(crate) mirror: Option<Box<Mirror>>,
+    /// Whether each answer of the mirror is checked against the database (tests).
+    pub(crate) verify_mirror: bool,
+    /// Cash a planned batch moved and has not staged yet, and the game, book and time of its
+    /// last write (see [`WriteTx::write_book`]).
+    pub(crate) deferred_cash: Vec<(i64, i64)>,
+    pub(crate) deferred_at: Option<(i64, i64, i64)>,
     /// Declared after `link` so the transaction (and its rollback) goes first on drop.
     _gate: Option<GateGuard>,
 }
@@ -133,8 +142,9 @@ pub(crate) struct Link {
     /// Statements (`BEGIN` and lock statements, a batch's last write) not sent yet; they go
     /// with the next query.
     pending: Sql,
-    /// Whether `pending` holds a write whose trade ids are still to be read (PostgreSQL).
-    staged: bool,
+    /// The number of trades of each write in `pending` whose trade ids are still to be read
+    /// (PostgreSQL), in order.
+    staged: Vec<usize>,
     /// Whether a `BEGIN` may have been sent with no `COMMIT` or `ROLLBACK` after it.
     open: bool,
 }
@@ -168,7 +178,7 @@ impl Link {
             db: db.clone(),
             _permit: permit,
             pending: begin,
-            staged: false,
+            staged: Vec::new(),
             open: false,
         })
     }
@@ -182,7 +192,7 @@ impl Link {
     /// The statements still waiting to be sent (empty if none), to put first in the next
     /// query.
     fn take_pending(&mut self) -> Sql {
-        std::mem::take(&mut self.staged);
+        self.staged.clear();
         self.pending.take()
     }
 
@@ -215,25 +225,25 @@ impl Link {
         }
     }
 
-    /// Runs the waiting statements and then `sql`; returns the rows and, if a staged write was
-    /// among the waiting, its trade ids.
+    /// Runs the waiting statements and then `sql`; returns the rows and the trade ids of each
+    /// staged write that was among the waiting.
     pub(crate) async fn run(
         &mut self,
         sql: Sql,
-    ) -> Result<(Vec<AnyRow>, Option<Vec<i64>>), StoreError> {
-        let staged = self.staged;
+    ) -> Result<(Vec<AnyRow>, Vec<Vec<i64>>), StoreError> {
+        let staged = std::mem::take(&mut self.staged);
         let mut all = self.take_pending();
         all.append(sql);
         let rows = self.send(all).await?;
-        let ids = written_ids(staged, &rows)?;
+        let ids = written_ids(&staged, &rows)?;
         Ok((rows, ids))
     }
 
-    /// Sends the waiting statements, if any; returns the trade ids of a staged write among
+    /// Sends the waiting statements, if any; returns the trade ids of each staged write among
     /// them.
-    pub(crate) async fn flush(&mut self) -> Result<Option<Vec<i64>>, StoreError> {
+    pub(crate) async fn flush(&mut self) -> Result<Vec<Vec<i64>>, StoreError> {
         if self.pending.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let (_, ids) = self.run(self.sql()).await?;
         Ok(ids)
@@ -244,21 +254,16 @@ impl Link {
         self.open || !self.pending.is_empty()
     }
 
-    /// Queues a write to go with the next statement; `returns_ids`: whether it returns the
-    /// ids of its trades as rows (PostgreSQL's `ex_write`). See [`WriteTx::write_book`].
-    pub(crate) fn stage(&mut self, write: Sql, returns_ids: bool) {
+    /// Queues a write to go with the next statement; `returns_ids`: the number of its trades,
+    /// if it returns their ids as rows (PostgreSQL's `ex_write`). See [`WriteTx::write_book`].
+    pub(crate) fn stage(&mut self, write: Sql, returns_ids: Option<usize>) {
         self.pending.append(write);
-        self.staged |= returns_ids;
-    }
-
-    /// Whether the pending statements hold a write that returns trade ids.
-    pub(crate) fn staged(&self) -> bool {
-        self.staged
+        self.staged.extend(returns_ids);
     }
 
     /// Runs `end` (`COMMIT` or `ROLLBACK`) after whatever is pending and marks the transaction
-    /// closed on success; returns the trade ids of a staged write among the pending.
-    async fn finish(&mut self, end: &str) -> Result<Option<Vec<i64>>, StoreError> {
+    /// closed on success; returns the trade ids of each staged write among the pending.
+    async fn finish(&mut self, end: &str) -> Result<Vec<Vec<i64>>, StoreError> {
         let mut sql = self.sql();
         sql.push(end);
         let (_, ids) = self.run(sql).await?;
@@ -275,18 +280,36 @@ async fn fresh_conn(db: &Db) -> Result<AnyConnection, StoreError> {
     }
 }
 
-/// If a staged write ran among `rows`' statements, its trade ids (the rows of the column
-/// `ex_write`).
-fn written_ids(staged: bool, rows: &[AnyRow]) -> Result<Option<Vec<i64>>, StoreError> {
-    if !staged {
-        return Ok(None);
+/// The trade ids of each staged write that ran among `rows`' statements (the rows of the
+/// column `ex_write`, in order), split by the writes' trade counts `staged`.
+fn written_ids(staged: &[usize], rows: &[AnyRow]) -> Result<Vec<Vec<i64>>, StoreError> {
+    if staged.is_empty() {
+        return Ok(Vec::new());
     }
     let ids = rows
         .iter()
         .filter(|r| is_write_row(r))
         .map(|row| sqlx::Row::try_get::<i64, _>(row, 0))
         .collect::<Result<Vec<i64>, _>>()?;
-    Ok(Some(ids))
+    if ids.len() != staged.iter().sum::<usize>() {
+        return Err(super::corrupt(
+            "ex_write",
+            &format!(
+                "{} trade ids for {} trades",
+                ids.len(),
+                staged.iter().sum::<usize>()
+            ),
+        ));
+    }
+    let mut rest = ids.as_slice();
+    Ok(staged
+        .iter()
+        .map(|&n| {
+            let (these, more) = rest.split_at(n);
+            rest = more;
+            these.to_vec()
+        })
+        .collect())
 }
 
 /// Whether a row is one of `ex_write`'s (a new trade's id).
@@ -370,6 +393,10 @@ impl WriteTx {
             backend: db.backend(),
             wrote_events: false,
             written: Vec::new(),
+            mirror: None,
+            verify_mirror: false,
+            deferred_cash: Vec::new(),
+            deferred_at: None,
             _gate: gate,
         })
     }
@@ -417,7 +444,7 @@ impl WriteTx {
         if link.open {
             // Whatever was pending never ran; only what was sent needs undoing.
             link.pending.take();
-            link.staged = false;
+            link.staged.clear();
             if let Err(e) = link.finish("ROLLBACK;").await {
                 tracing::debug!(error = %e, "rollback failed; the connection is closed instead");
             }
@@ -443,7 +470,8 @@ impl WriteTx {
     /// Sends a batch's last write with `COMMIT`. Returns the trade ids of every
     /// [`WriteTx::write_book`], in order.
     pub async fn commit_batch(mut self) -> Result<Vec<Vec<i64>>, StoreError> {
-        let mut last = None;
+        let mut last = Vec::new();
+        self.stage_deferred_cash();
         if self.link.begun() {
             last = self.link.finish("COMMIT;").await?;
         }

@@ -1,0 +1,341 @@
+//! Property test: a batch decides each order exactly as if it were placed alone. Random streams
+//! of orders, cancels and replaces run twice from the same start, once order by order (which
+//! `exchange_props` checks against a reference model) and once cut into random planned
+//! batches, as the order writer runs them, with every answer the batch gives from memory
+//! checked against the database. Every answer must agree, the audit must pass after every
+//! batch, and at the end cash, positions and open orders must agree.
+
+use nuggetnet::exchange::writer::Op;
+use nuggetnet::exchange::*;
+use nuggetnet::store::testing::fresh_db;
+use proptest::prelude::*;
+
+#[path = "common/steps.rs"]
+mod steps;
+use steps::{list_books, price_of, step, Step};
+
+const PLAYERS: [i64; 3] = [1, 2, 3];
+const SYMBOLS: [&str; 2] = ["AAA", "BBB"];
+
+/// One game with its players' accounts and its books.
+struct Market {
+    game: i64,
+    accounts: Vec<i64>,
+    books: Vec<i64>,
+    /// Ids of the orders placed, in the order they were placed.
+    placed: Vec<i64>,
+}
+
+/// What an order did, with order ids as their places in `Market::placed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Ack {
+        order: usize,
+        status: OrderStatus,
+        filled: i64,
+        open_qty: i64,
+        fills: Vec<(usize, i64, i64)>,
+        cancel_reason: Option<CancelReason>,
+    },
+    Cancelled,
+    Refused(String),
+    /// A cancel or replace before any order was placed.
+    Skipped,
+}
+
+async fn market(ex: &Exchange) -> Market {
+    let rules = GameRules {
+        starting_cash: 50_000_000,
+        fee_bp: 10,
+        collar_bp: 9_000,
+        ..GameRules::default()
+    };
+    let game = ex.create_game("batches", &rules).await.unwrap().id;
+    let books = list_books(ex, game, &SYMBOLS).await;
+    let mut accounts = Vec::new();
+    for player in PLAYERS {
+        accounts.push(ex.open_account(game, player).await.unwrap().id);
+        for s in SYMBOLS {
+            ex.grant(game, player, 0, Some((s, 500))).await.unwrap();
+        }
+    }
+    Market {
+        game,
+        accounts,
+        books,
+        placed: Vec::new(),
+    }
+}
+
+impl Market {
+    /// The request `step` makes in this game, or `None` for a cancel or replace with no order
+    /// to name yet.
+    fn op(&self, step: &Step) -> Option<Op> {
+        Some(match *step {
+            Step::Place {
+                player,
+                symbol,
+                intent,
+                market,
+                tif,
+                price_ticks,
+                qty,
+            } => Op::Place {
+                game_id: self.game,
+                account_id: self.accounts[player],
+                instrument_id: self.books[symbol],
+                req: OrderRequest {
+                    symbol: SYMBOLS[symbol].to_string(),
+                    intent,
+                    order_type: if market {
+                        OrderType::Market
+                    } else {
+                        OrderType::Limit {
+                            price: price_of(price_ticks),
+                        }
+                    },
+                    tif: if market && tif != TimeInForce::Fok {
+                        TimeInForce::Ioc
+                    } else {
+                        tif
+                    },
+                    qty,
+                    stp: None,
+                },
+            },
+            Step::Cancel { player, pick } => Op::Cancel {
+                game_id: self.game,
+                account_id: self.accounts[player],
+                order_id: *self.placed.get(pick % self.placed.len().max(1))?,
+            },
+            Step::Replace {
+                player,
+                pick,
+                price_ticks,
+                qty,
+            } => Op::Replace {
+                game_id: self.game,
+                account_id: self.accounts[player],
+                order_id: *self.placed.get(pick % self.placed.len().max(1))?,
+                new_price: Some(price_of(price_ticks)),
+                new_open_qty: qty,
+            },
+        })
+    }
+
+    fn index(&self, order_id: i64) -> usize {
+        self.placed
+            .iter()
+            .position(|&id| id == order_id)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Records what `op` did.
+    fn outcome(&mut self, op: &Op, done: Result<Done, ExchangeError>) -> Outcome {
+        match done {
+            Err(e) => Outcome::Refused(format!("{e:?}")),
+            Ok(Done::Cancelled(_)) => Outcome::Cancelled,
+            Ok(Done::Ack(ack)) => {
+                if matches!(op, Op::Place { .. }) {
+                    self.placed.push(ack.order_id);
+                }
+                Outcome::Ack {
+                    order: self.index(ack.order_id),
+                    status: ack.status,
+                    filled: ack.filled,
+                    open_qty: ack.open_qty,
+                    fills: ack
+                        .fills
+                        .iter()
+                        .map(|f| (self.index(f.maker_order_id), f.price, f.qty))
+                        .collect(),
+                    cancel_reason: ack.cancel_reason,
+                }
+            }
+        }
+    }
+}
+
+/// Carries out `op` alone, as a player's order outside any batch.
+async fn alone(ex: &Exchange, m: &Market, op: &Op) -> Result<Done, ExchangeError> {
+    let player = |account: i64| PLAYERS[m.accounts.iter().position(|&a| a == account).unwrap()];
+    match op {
+        Op::Place {
+            account_id, req, ..
+        } => ex
+            .place(m.game, player(*account_id), req)
+            .await
+            .map(Done::Ack),
+        Op::Cancel {
+            account_id,
+            order_id,
+            ..
+        } => ex
+            .cancel(m.game, player(*account_id), *order_id)
+            .await
+            .map(|()| Done::Cancelled(placeholder())),
+        Op::Replace {
+            account_id,
+            order_id,
+            new_price,
+            new_open_qty,
+            ..
+        } => {
+            let ack = ex
+                .replace(
+                    m.game,
+                    player(*account_id),
+                    *order_id,
+                    *new_price,
+                    *new_open_qty,
+                )
+                .await?;
+            Ok(if *new_open_qty == 0 {
+                Done::Cancelled(placeholder())
+            } else {
+                Done::Ack(ack)
+            })
+        }
+    }
+}
+
+fn db_is_postgres(ex: &Exchange) -> bool {
+    ex.db().backend() == nuggetnet::store::Backend::Postgres
+}
+
+/// A cancelled order whose fields the comparison does not read.
+fn placeholder() -> Order {
+    Order {
+        id: 0,
+        instrument_id: 0,
+        account_id: 0,
+        side: Side::Buy,
+        intent: Intent::Buy,
+        tif: TimeInForce::Gtc,
+        price: None,
+        qty: 0,
+        filled: 0,
+        status: OrderStatus::Cancelled,
+        priority: 0,
+        created_at: 0,
+    }
+}
+
+async fn run_case(
+    ex: &Exchange,
+    steps: Vec<Step>,
+    cuts: Vec<usize>,
+) -> Result<(u64, u64), TestCaseError> {
+    let mut one = market(ex).await;
+    let mut many = market(ex).await;
+    let mut rest = steps.as_slice();
+    let mut memory = (0, 0);
+    let mut cuts = cuts.into_iter().cycle();
+    while !rest.is_empty() {
+        let n = cuts.next().unwrap_or(1).clamp(1, rest.len());
+        let (chunk, more) = rest.split_at(n);
+        rest = more;
+        // Requests name orders placed before the chunk only, as a client learns an order's id
+        // from its answer.
+        let mut expected = Vec::new();
+        for op in chunk.iter().map(|s| one.op(s)).collect::<Vec<_>>() {
+            expected.push(match op {
+                Some(op) => {
+                    let done = alone(ex, &one, &op).await;
+                    one.outcome(&op, done)
+                }
+                None => Outcome::Skipped,
+            });
+        }
+        let ops: Vec<Option<Op>> = chunk.iter().map(|s| many.op(s)).collect();
+        let named: Vec<Op> = ops.iter().flatten().cloned().collect();
+        let mut batch = ex.begin_planned_batch(&named).await.unwrap();
+        batch.check_against_database();
+        let mut results = Vec::new();
+        for op in ops {
+            let done = match &op {
+                Some(op) => Some(batch.run(op).await.cloned()),
+                None => None,
+            };
+            results.push((op, done));
+        }
+        if let Some((answered, declined)) = batch.reads_from_memory() {
+            memory.0 += answered;
+            memory.1 += declined;
+        }
+        batch.commit().await.unwrap();
+        let mut got = Vec::new();
+        for (op, done) in results {
+            got.push(match (op, done) {
+                (Some(op), Some(done)) => {
+                    if let Err(ExchangeError::Store(e)) = &done {
+                        return Err(TestCaseError::fail(format!("{op:?}: {e}")));
+                    }
+                    many.outcome(&op, done)
+                }
+                _ => Outcome::Skipped,
+            });
+        }
+        prop_assert_eq!(&got, &expected);
+        let v = ex.audit(Some(many.game)).await.unwrap();
+        prop_assert!(v.is_empty(), "audit: {v:#?}");
+    }
+    if db_is_postgres(ex) {
+        // Most reads come from memory; the rest (deeper books than the batch read ahead) from
+        // the database.
+        prop_assert!(
+            memory.0 >= memory.1,
+            "answered from memory {}, read from the database {}",
+            memory.0,
+            memory.1
+        );
+    }
+    for &player in &PLAYERS {
+        let mut seen = Vec::new();
+        for m in [&one, &many] {
+            let mut open: Vec<usize> = ex
+                .orders(m.game, player, true, 1_000)
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| m.index(o.id))
+                .collect();
+            open.sort_unstable();
+            let pf = ex.portfolio(m.game, player).await.unwrap();
+            let positions: Vec<(String, i64)> = pf
+                .positions
+                .iter()
+                .map(|p| (p.symbol.clone(), p.qty))
+                .collect();
+            seen.push((pf.cash, positions, open));
+        }
+        prop_assert_eq!(&seen[0], &seen[1], "player {}", player);
+    }
+    Ok(memory)
+}
+
+#[test]
+fn batches_decide_every_order_as_if_it_came_alone() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(fresh_db());
+    let ex = Exchange::new(db.db.clone());
+    let from_memory = std::cell::Cell::new(0u64);
+    let config = ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(
+        steps in prop::collection::vec(step(), 1..60),
+        cuts in prop::collection::vec(1..12usize, 1..8),
+    )| {
+        let (answered, _) = rt.block_on(run_case(&ex, steps, cuts))?;
+        from_memory.set(from_memory.get() + answered);
+    });
+    if db_is_postgres(&ex) {
+        assert!(from_memory.get() > 0, "no read was answered from memory");
+    }
+}
