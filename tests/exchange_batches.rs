@@ -72,36 +72,11 @@ impl Market {
     /// to name yet.
     fn op(&self, step: &Step) -> Option<Op> {
         Some(match *step {
-            Step::Place {
-                player,
-                symbol,
-                intent,
-                market,
-                tif,
-                price_ticks,
-                qty,
-            } => Op::Place {
+            Step::Place { player, symbol, .. } => Op::Place {
                 game_id: self.game,
                 account_id: self.accounts[player],
                 instrument_id: self.books[symbol],
-                req: OrderRequest {
-                    symbol: SYMBOLS[symbol].to_string(),
-                    intent,
-                    order_type: if market {
-                        OrderType::Market
-                    } else {
-                        OrderType::Limit {
-                            price: price_of(price_ticks),
-                        }
-                    },
-                    tif: if market && tif != TimeInForce::Fok {
-                        TimeInForce::Ioc
-                    } else {
-                        tif
-                    },
-                    qty,
-                    stp: None,
-                },
+                req: step.request(&SYMBOLS)?,
             },
             Step::Cancel { player, pick } => Op::Cancel {
                 game_id: self.game,

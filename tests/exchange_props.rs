@@ -189,35 +189,19 @@ async fn run_case(ex: &Exchange, steps: Vec<Step>) -> Result<(), TestCaseError> 
         }
     }
     for step in steps {
+        let req = step.request(&SYMBOLS);
         match step {
             Step::Place {
                 player,
                 symbol,
                 intent,
                 market,
-                tif,
                 price_ticks,
                 qty,
+                ..
             } => {
-                let tif = if market && tif != TimeInForce::Fok {
-                    TimeInForce::Ioc
-                } else {
-                    tif
-                };
-                let req = OrderRequest {
-                    symbol: SYMBOLS[symbol].to_string(),
-                    intent,
-                    order_type: if market {
-                        OrderType::Market
-                    } else {
-                        OrderType::Limit {
-                            price: price_of(price_ticks),
-                        }
-                    },
-                    tif,
-                    qty,
-                    stp: None,
-                };
+                let Some(req) = req else { continue };
+                let tif = req.tif;
                 let got = ex.place(game, PLAYERS[player], &req).await;
                 let needs_shares = matches!(intent, Intent::Sell | Intent::Cover);
                 if needs_shares && model.free(player, symbol, intent, None) < qty {

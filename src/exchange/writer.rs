@@ -11,9 +11,9 @@
 //!
 //! Nothing about the rules changes: the writer runs the same engine through a planned
 //! [`super::Batch`] (on PostgreSQL one trip reads for the whole batch and one writes and
-//! commits it; see [`super::Batch::begin_planned`]); each order is decided against the book as the orders before it left it, a
-//! refusal writes nothing, and no answer goes out before the batch has committed, so an
-//! acknowledged order is as durable as one placed directly. Processes that do not use the
+//! commits it; see [`super::Batch::begin_planned`]); each order is decided against the book
+//! as the orders before it left it, a refusal writes nothing, and no answer goes out before
+//! the batch has committed, so an acknowledged order is as durable as one placed directly. Processes that do not use the
 //! writer (another BBS's door on the same PostgreSQL, the simulator) keep trading directly;
 //! the locks keep them correct together.
 //!
@@ -21,8 +21,9 @@
 //! server refuses a statement of its last trip (where a planned batch's writes go, with the
 //! `COMMIT`), nothing of it was written and each of its orders is run again alone. If the
 //! connection breaks during the commit, the outcome is unknown, so every order of the batch is
-//! answered `Internal` rather than run twice. A client whose writer is not there at all (not started, restarting) runs its orders
-//! directly; one that loses the writer with a request outstanding answers `NoAnswer`.
+//! answered `Internal` rather than run twice. A client whose writer is not there at all (not
+//! started, restarting) runs its orders directly; one that loses the writer with a request
+//! outstanding answers `NoAnswer`.
 //!
 //! The writer trusts the account ids it is sent, as the database trusts whoever holds its
 //! credentials, so its socket is open to its owner only (mode 0600).
@@ -241,8 +242,7 @@ async fn write_batches(ex: Exchange, mut jobs: mpsc::Receiver<Job>) -> WriterSta
 /// Carries out `jobs` in one batch and answers each.
 async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Result<(), ()> {
     let ops: Vec<Op> = jobs.iter().map(|j| j.op.clone()).collect();
-    let begun = ex.begin_planned_batch(&ops).await;
-    let Ok(mut batch) = begun else {
+    let Ok(mut batch) = ex.begin_planned_batch(&ops).await else {
         stats.retried += 1;
         one_by_one(ex, jobs).await;
         return Ok(());

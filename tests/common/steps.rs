@@ -1,7 +1,7 @@
 //! Random steps for the exchange's property tests: orders, cancels and replaces by three
 //! players on two books, priced in ticks around 1,000 cents; and the books they trade on.
 
-use nuggetnet::exchange::{Exchange, Intent, NewInstrument, TimeInForce};
+use nuggetnet::exchange::{Exchange, Intent, NewInstrument, OrderRequest, OrderType, TimeInForce};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -77,4 +77,41 @@ pub async fn list_books(ex: &Exchange, game: i64, symbols: &[&str]) -> Vec<i64> 
         ids.push(listed.id);
     }
     ids
+}
+
+impl Step {
+    /// The order a place step sends on the book `symbols[symbol]` (a market order that is not
+    /// fill-or-kill is immediate-or-cancel); `None` for a cancel or replace.
+    pub fn request(&self, symbols: &[&str]) -> Option<OrderRequest> {
+        let Step::Place {
+            symbol,
+            intent,
+            market,
+            tif,
+            price_ticks,
+            qty,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        Some(OrderRequest {
+            symbol: symbols[symbol].to_string(),
+            intent,
+            order_type: if market {
+                OrderType::Market
+            } else {
+                OrderType::Limit {
+                    price: price_of(price_ticks),
+                }
+            },
+            tif: if market && tif != TimeInForce::Fok {
+                TimeInForce::Ioc
+            } else {
+                tif
+            },
+            qty,
+            stp: None,
+        })
+    }
 }

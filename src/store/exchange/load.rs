@@ -113,6 +113,17 @@ impl WriteTx {
         self.mirror.as_ref().map(|m| (m.answered, m.declined))
     }
 
+    /// Counts a read of a planned batch: answered by its mirror, or left to the database.
+    pub(super) fn count_read(&mut self, answered: bool) {
+        if let Some(m) = self.mirror.as_mut() {
+            if answered {
+                m.answered += 1;
+            } else {
+                m.declined += 1;
+            }
+        }
+    }
+
     /// Sends the writes that wait (a planned batch's), so the database can be read directly.
     pub(crate) async fn settle(&mut self) -> Result<(), StoreError> {
         self.stage_deferred_cash();
@@ -125,14 +136,11 @@ impl WriteTx {
     /// [`WriteTx::begin_batch`], in one trip with the previous write; in a planned batch,
     /// from its mirror when that knows it all.
     pub async fn load_next(&mut self, spec: &LoadSpec) -> Result<Loaded, StoreError> {
-        let Some(mirror) = self.mirror.as_mut() else {
+        let known = self.mirror.as_mut().and_then(|m| m.load(spec));
+        self.count_read(known.is_some());
+        let Some(known) = known else {
             return self.read(spec).await;
         };
-        let Some(known) = mirror.load(spec) else {
-            mirror.declined += 1;
-            return self.read(spec).await;
-        };
-        mirror.answered += 1;
         if self.verify_mirror {
             let read = self.read(spec).await?;
             let mut mine = known.clone();

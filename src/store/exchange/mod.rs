@@ -282,16 +282,10 @@ impl WriteTx {
         Ok(known)
     }
 
-    /// Before reading the database directly in a planned batch: sends the writes that wait,
-    /// unless the mirror answers (and nobody checks it).
+    /// Counts a read of a planned batch and, unless its mirror answered it (and nobody checks
+    /// that answer), sends the writes that wait, so the database can be read directly.
     async fn settle_unless(&mut self, answered: bool) -> Result<(), StoreError> {
-        if let Some(m) = self.mirror.as_mut() {
-            if answered {
-                m.answered += 1;
-            } else {
-                m.declined += 1;
-            }
-        }
+        self.count_read(answered);
         if !answered || self.verify_mirror {
             self.settle().await?;
         }
