@@ -126,7 +126,7 @@ impl WriteTx {
 
     /// Sends the writes that wait (a planned batch's), so the database can be read directly.
     pub(crate) async fn settle(&mut self) -> Result<(), StoreError> {
-        self.stage_deferred_cash();
+        self.stage_unsent();
         let written = self.link().flush().await?;
         self.written.extend(written);
         Ok(())
@@ -155,7 +155,7 @@ impl WriteTx {
 
     /// [`WriteTx::load_next`] from the database.
     async fn read(&mut self, spec: &LoadSpec) -> Result<Loaded, StoreError> {
-        self.stage_deferred_cash();
+        self.stage_unsent();
         let backend = self.backend;
         let link = self.link();
         let mut sql = link.sql();

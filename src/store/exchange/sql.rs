@@ -130,6 +130,16 @@ pub fn int_array(items: impl IntoIterator<Item = Option<i64>>) -> String {
     format!("'{{{}}}'::int8[]", list.join(","))
 }
 
+/// `ARRAY['a',NULL]::text[]`.
+pub fn opt_text_array<'a>(items: impl IntoIterator<Item = Option<&'a str>>) -> String {
+    let list: Vec<String> = items.into_iter().map(text_literal).collect();
+    if list.is_empty() {
+        "'{}'::text[]".to_string()
+    } else {
+        format!("ARRAY[{}]::text[]", list.join(","))
+    }
+}
+
 /// `ARRAY['a','b']::text[]`.
 pub fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let list: Vec<String> = items.into_iter().map(quote).collect();

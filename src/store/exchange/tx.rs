@@ -125,10 +125,10 @@ pub struct WriteTx {
     pub(crate) mirror: Option<Box<Mirror>>,
     /// Whether each answer of the mirror is checked against the database (tests).
     pub(crate) verify_mirror: bool,
-    /// Cash a planned batch moved and has not staged yet, and the game, book and time of its
-    /// last write (see [`WriteTx::write_book`]).
-    pub(crate) deferred_cash: Vec<(i64, i64)>,
-    pub(crate) deferred_at: Option<(i64, i64, i64)>,
+    /// A planned batch's writes not staged yet, and the time they are all stamped with (see
+    /// [`WriteTx::write_book`]).
+    pub(crate) unsent: Vec<super::script::BookWrite>,
+    pub(crate) batch_now: Option<i64>,
     /// Declared after `link` so the transaction (and its rollback) goes first on drop.
     _gate: Option<GateGuard>,
 }
@@ -254,9 +254,10 @@ impl Link {
         self.open || !self.pending.is_empty()
     }
 
-    /// Queues a write to go with the next statement; `returns_ids`: the number of its trades,
-    /// if it returns their ids as rows (PostgreSQL's `ex_write`). See [`WriteTx::write_book`].
-    pub(crate) fn stage(&mut self, write: Sql, returns_ids: Option<usize>) {
+    /// Queues a write to go with the next statement; `returns_ids`: if it returns trade ids as
+    /// rows (PostgreSQL's `ex_write` and `ex_write_batch`), the number of trades of each
+    /// order's write in it. See [`WriteTx::write_book`].
+    pub(crate) fn stage(&mut self, write: Sql, returns_ids: impl IntoIterator<Item = usize>) {
         self.pending.append(write);
         self.staged.extend(returns_ids);
     }
@@ -312,10 +313,10 @@ fn written_ids(staged: &[usize], rows: &[AnyRow]) -> Result<Vec<Vec<i64>>, Store
         .collect())
 }
 
-/// Whether a row is one of `ex_write`'s (a new trade's id).
+/// Whether a row is one of `ex_write`'s or `ex_write_batch`'s (a new trade's id).
 pub(crate) fn is_write_row(row: &AnyRow) -> bool {
     use sqlx::{Column, Row};
-    row.columns().len() == 1 && row.columns()[0].name() == "ex_write"
+    row.columns().len() == 1 && matches!(row.columns()[0].name(), "ex_write" | "ex_write_batch")
 }
 
 /// What a write transaction locks besides the rows it touches.
@@ -395,8 +396,8 @@ impl WriteTx {
             written: Vec::new(),
             mirror: None,
             verify_mirror: false,
-            deferred_cash: Vec::new(),
-            deferred_at: None,
+            unsent: Vec::new(),
+            batch_now: None,
             _gate: gate,
         })
     }
@@ -471,7 +472,7 @@ impl WriteTx {
     /// [`WriteTx::write_book`], in order.
     pub async fn commit_batch(mut self) -> Result<Vec<Vec<i64>>, StoreError> {
         let mut last = Vec::new();
-        self.stage_deferred_cash();
+        self.stage_unsent();
         if self.link.begun() {
             last = self.link.finish("COMMIT;").await?;
         }
