@@ -7,7 +7,9 @@
 //! whose statements the server plans once per connection; the function hands out the trade
 //! ids and returns them. Its arguments are inlined as literals: integers formatted here and
 //! the exchange's own fixed words and numbers (never text typed by a player), which
-//! [`quote`] still quotes properly. On SQLite the rows go as a script of statements with
+//! [`quote`] still quotes properly. A planned batch (the order writer's) keeps its orders'
+//! writes instead and sends them together, netted, to `ex_write_batch` (migration 0013; see
+//! [`Netted`]). On SQLite the rows go as a script of statements with
 //! bound values ([`Sql`]), so a write of the same shape has the same text and stays prepared;
 //! the trade ids were handed out by the load.
 
