@@ -9,7 +9,7 @@
 //! the exchange's own fixed words and numbers (never text typed by a player), which
 //! [`quote`] still quotes properly. A planned batch (the order writer's) keeps its orders'
 //! writes instead and sends them together, netted, to `ex_write_batch` (migration 0013; see
-//! [`Netted`]). On SQLite the rows go as a script of statements with
+//! `Netted`). On SQLite the rows go as a script of statements with
 //! bound values ([`Sql`]), so a write of the same shape has the same text and stays prepared;
 //! the trade ids were handed out by the load.
 
@@ -313,7 +313,7 @@ impl Netted {
         );
         push_fills(
             &mut s,
-            &self.fills,
+            self.fills.iter().map(|(&id, &q)| (id, q)),
             self.cancels.iter().map(|(&id, &r)| (id, r)),
         );
         let b = &self.books;
@@ -352,16 +352,16 @@ fn kind(o: &OrderWrite) -> &'static str {
 }
 
 /// `f_order, f_qty, c_order, c_reason, ` of `ex_write` and `ex_write_batch`.
-fn push_fills<'a>(
+fn push_fills(
     s: &mut String,
-    fills: impl IntoIterator<Item = (&'a i64, &'a i64)> + Clone,
+    fills: impl Iterator<Item = (i64, i64)> + Clone,
     cancels: impl Iterator<Item = (i64, &'static str)> + Clone,
 ) {
     let _ = write!(
         s,
         "{}, {}, {}, {}, ",
-        int_array(fills.clone().into_iter().map(|(&id, _)| Some(id))),
-        int_array(fills.into_iter().map(|(_, &q)| Some(q))),
+        int_array(fills.clone().map(|(id, _)| Some(id))),
+        int_array(fills.map(|(_, q)| Some(q))),
         int_array(cancels.clone().map(|(id, _)| Some(id))),
         text_array(cancels.map(|(_, r)| r)),
     );
@@ -464,11 +464,7 @@ fn ex_write_call(w: &BookWrite, now: i64) -> String {
     }
     push_trades(&mut s, w.trades.iter());
     let fills = net(w.maker_fills.iter().copied());
-    push_fills(
-        &mut s,
-        fills.iter().map(|(id, q)| (id, q)),
-        w.cancels.iter().copied(),
-    );
+    push_fills(&mut s, fills.iter().copied(), w.cancels.iter().copied());
     let shares = net(w.shares.iter().map(|&(a, i, d)| ((a, i), d)));
     push_moves(&mut s, &shares, &net(w.cash.iter().copied()));
     push_ledger(&mut s, w.ledger.iter());

@@ -142,12 +142,7 @@ pub fn opt_text_array<'a>(items: impl IntoIterator<Item = Option<&'a str>>) -> S
 
 /// `ARRAY['a','b']::text[]`.
 pub fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let list: Vec<String> = items.into_iter().map(quote).collect();
-    if list.is_empty() {
-        "'{}'::text[]".to_string()
-    } else {
-        format!("ARRAY[{}]::text[]", list.join(","))
-    }
+    opt_text_array(items.into_iter().map(Some))
 }
 
 /// Runs `sql` on `conn` and returns every row of every statement in it.
