@@ -2,8 +2,9 @@
 //! of orders, cancels and replaces run twice from the same start, once order by order (which
 //! `exchange_props` checks against a reference model) and once cut into random planned
 //! batches, as the order writer runs them, with every answer the batch gives from memory
-//! checked against the database. Every answer must agree, the audit must pass after every
-//! batch, and at the end cash, positions and open orders must agree.
+//! checked against the database; and again with each batch begun in the same trip as the
+//! last one's commit, as the writer chains them. Every answer must agree, the audit must pass
+//! after every batch, and at the end cash, positions and open orders must agree.
 
 use nuggetnet::exchange::writer::Op;
 use nuggetnet::exchange::*;
@@ -196,62 +197,106 @@ fn placeholder() -> Order {
     }
 }
 
+/// Runs `steps` cut at `cuts` both ways and compares. `chained`: each batch is begun in the
+/// same trip as the last one's commit ([`Batch::commit_then`]), as the order writer does with
+/// requests that arrive while a batch is decided; then a batch's requests are made before the
+/// answers of the batch just before it are in, and name only orders placed before that one.
 async fn run_case(
     ex: &Exchange,
     steps: Vec<Step>,
     cuts: Vec<usize>,
+    chained: bool,
 ) -> Result<(u64, u64), TestCaseError> {
     let mut one = market(ex).await;
     let mut many = market(ex).await;
+    let mut chunks = Vec::new();
     let mut rest = steps.as_slice();
-    let mut memory = (0, 0);
     let mut cuts = cuts.into_iter().cycle();
     while !rest.is_empty() {
         let n = cuts.next().unwrap_or(1).clamp(1, rest.len());
         let (chunk, more) = rest.split_at(n);
+        chunks.push(chunk);
         rest = more;
-        // Requests name orders placed before the chunk only, as a client learns an order's id
-        // from its answer.
-        let mut expected = Vec::new();
+    }
+
+    // Order by order, each chunk's requests made when the batch's would be.
+    let mut expected = Vec::new();
+    let mut unrecorded: Option<Ran> = None;
+    for chunk in &chunks {
+        let mut ran = Vec::new();
         for op in chunk.iter().map(|s| one.op(s)).collect::<Vec<_>>() {
-            expected.push(match op {
-                Some(op) => {
-                    let done = alone(ex, &one, &op).await;
-                    one.outcome(&op, done)
-                }
-                None => Outcome::Skipped,
-            });
+            let done = match &op {
+                Some(op) => Some(alone(ex, &one, op).await),
+                None => None,
+            };
+            ran.push((op, done));
         }
+        let ready = if chained {
+            unrecorded.replace(ran)
+        } else {
+            Some(ran)
+        };
+        if let Some(ran) = ready {
+            expected.push(record(&mut one, ran)?);
+        }
+    }
+    if let Some(ran) = unrecorded.take() {
+        expected.push(record(&mut one, ran)?);
+    }
+
+    // In planned batches.
+    let mut memory = (0, 0);
+    let mut expected = expected.into_iter();
+    let mut open: Option<(Batch, Ran)> = None;
+    for chunk in &chunks {
         let ops: Vec<Option<Op>> = chunk.iter().map(|s| many.op(s)).collect();
         let named: Vec<Op> = ops.iter().flatten().cloned().collect();
-        let mut batch = ex.begin_planned_batch(&named).await.unwrap();
+        let mut batch = match open.take() {
+            Some((last, ran)) => {
+                let mut committed = None;
+                let next = last
+                    .commit_then(&named, |done| committed = Some(done))
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("commit_then: {e}")))?;
+                match committed {
+                    Some(Ok(done)) => prop_assert_eq!(done.len(), count_done(&ran)),
+                    other => return Err(TestCaseError::fail(format!("at_commit: {other:?}"))),
+                }
+                let got = record(&mut many, ran)?;
+                prop_assert_eq!(Some(got), expected.next());
+                let v = ex.audit(Some(many.game)).await.unwrap();
+                prop_assert!(v.is_empty(), "audit: {v:#?}");
+                next.map_err(|e| TestCaseError::fail(format!("next batch: {e}")))?
+            }
+            None => ex.begin_planned_batch(&named).await.unwrap(),
+        };
         batch.check_against_database();
-        let mut results = Vec::new();
+        let mut ran = Vec::new();
         for op in ops {
             let done = match &op {
                 Some(op) => Some(batch.run(op).await.cloned()),
                 None => None,
             };
-            results.push((op, done));
+            ran.push((op, done));
         }
         if let Some((answered, declined)) = batch.reads_from_memory() {
             memory.0 += answered;
             memory.1 += declined;
         }
-        batch.commit().await.unwrap();
-        let mut got = Vec::new();
-        for (op, done) in results {
-            got.push(match (op, done) {
-                (Some(op), Some(done)) => {
-                    if let Err(ExchangeError::Store(e)) = &done {
-                        return Err(TestCaseError::fail(format!("{op:?}: {e}")));
-                    }
-                    many.outcome(&op, done)
-                }
-                _ => Outcome::Skipped,
-            });
+        if chained {
+            open = Some((batch, ran));
+        } else {
+            batch.commit().await.unwrap();
+            let got = record(&mut many, ran)?;
+            prop_assert_eq!(Some(got), expected.next());
+            let v = ex.audit(Some(many.game)).await.unwrap();
+            prop_assert!(v.is_empty(), "audit: {v:#?}");
         }
-        prop_assert_eq!(&got, &expected);
+    }
+    if let Some((last, ran)) = open {
+        last.commit().await.unwrap();
+        let got = record(&mut many, ran)?;
+        prop_assert_eq!(Some(got), expected.next());
         let v = ex.audit(Some(many.game)).await.unwrap();
         prop_assert!(v.is_empty(), "audit: {v:#?}");
     }
@@ -289,8 +334,42 @@ async fn run_case(
     Ok(memory)
 }
 
+/// A chunk's requests (`None`: nothing to name yet) and what each did.
+type Ran = Vec<(Option<Op>, Option<Result<Done, ExchangeError>>)>;
+
+/// Records what a chunk's requests did, in order; a storage error fails the case.
+fn record(m: &mut Market, ran: Ran) -> Result<Vec<Outcome>, TestCaseError> {
+    let mut got = Vec::new();
+    for (op, done) in ran {
+        got.push(match (op, done) {
+            (Some(op), Some(done)) => {
+                if let Err(ExchangeError::Store(e)) = &done {
+                    return Err(TestCaseError::fail(format!("{op:?}: {e}")));
+                }
+                m.outcome(&op, done)
+            }
+            _ => Outcome::Skipped,
+        });
+    }
+    Ok(got)
+}
+
+/// How many of a chunk's requests a batch accepted.
+fn count_done(ran: &Ran) -> usize {
+    ran.iter().filter(|(_, d)| matches!(d, Some(Ok(_)))).count()
+}
+
 #[test]
 fn batches_decide_every_order_as_if_it_came_alone() {
+    batches_agree_with_orders_alone(false, 24);
+}
+
+#[test]
+fn chained_batches_decide_every_order_as_if_it_came_alone() {
+    batches_agree_with_orders_alone(true, 16);
+}
+
+fn batches_agree_with_orders_alone(chained: bool, cases: u32) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -299,7 +378,7 @@ fn batches_decide_every_order_as_if_it_came_alone() {
     let ex = Exchange::new(db.db.clone());
     let from_memory = std::cell::Cell::new(0u64);
     let config = ProptestConfig {
-        cases: 24,
+        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
@@ -307,7 +386,7 @@ fn batches_decide_every_order_as_if_it_came_alone() {
         steps in prop::collection::vec(step(), 1..60),
         cuts in prop::collection::vec(1..12usize, 1..8),
     )| {
-        let (answered, _) = rt.block_on(run_case(&ex, steps, cuts))?;
+        let (answered, _) = rt.block_on(run_case(&ex, steps, cuts, chained))?;
         from_memory.set(from_memory.get() + answered);
     });
     if db_is_postgres(&ex) {

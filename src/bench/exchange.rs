@@ -83,11 +83,12 @@ pub async fn run_writer(args: WriterArgs) -> Result<(), BenchError> {
     let stats = crate::exchange::writer::serve(ex, listener, shutdown).await;
     let _ = std::fs::remove_file(&args.socket);
     eprintln!(
-        "order writer: {} orders in {} batches ({:.1} a batch), {} batches run again order by order, \
-         {} reads from memory and {} from the database",
+        "order writer: {} orders in {} batches ({:.1} a batch, {} begun with the last one's commit), \
+         {} batches run again order by order, {} reads from memory and {} from the database",
         stats.orders,
         stats.batches,
         stats.orders as f64 / stats.batches.max(1) as f64,
+        stats.chained,
         stats.retried,
         stats.memory_reads,
         stats.database_reads

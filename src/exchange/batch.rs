@@ -212,20 +212,39 @@ impl Batch {
     pub async fn commit(mut self) -> Result<Vec<Done>, ExchangeError> {
         let tx = self.tx.take().ok_or_else(engine::spoiled)?;
         let written = tx.commit_batch().await?;
-        if written.len() != self.done.len() {
-            return Err(ExchangeError::Store(engine::missing_id()));
-        }
-        for (done, ids) in self.done.iter_mut().zip(written) {
-            if let Done::Ack(ack) = done {
-                if ack.fills.len() != ids.len() {
-                    return Err(ExchangeError::Store(engine::missing_id()));
-                }
-                for (fill, id) in ack.fills.iter_mut().zip(ids) {
-                    fill.trade_id = id;
-                }
-            }
-        }
-        Ok(self.done)
+        with_trade_ids(self.done, written)
+    }
+
+    /// Commits every accepted order and begins a planned batch for `next` (as
+    /// [`Batch::begin_planned`] would) on the same connection: on PostgreSQL the next batch's
+    /// first trip goes with this one's `COMMIT`, one trip where there were two. As soon as the
+    /// commit is known to have succeeded, before the next batch's reads are back, `at_commit`
+    /// gets what each order did, as [`Batch::commit`] would return it.
+    ///
+    /// Returns `Err` if this batch is not known to have committed; then `at_commit` was not
+    /// called and the next batch not begun (an error that
+    /// [`rolled_back`](crate::store::StoreError::rolled_back) means nothing of it was
+    /// written). Otherwise the next batch, or why it could not begin.
+    pub async fn commit_then(
+        mut self,
+        next: &[Op],
+        at_commit: impl FnOnce(Result<Vec<Done>, ExchangeError>),
+    ) -> Result<Result<Batch, ExchangeError>, ExchangeError> {
+        let tx = self.tx.take().ok_or_else(engine::spoiled)?;
+        let next: Vec<LoadSpec> = next.iter().map(plan).collect();
+        let done = self.done;
+        let committed = |written: Result<Vec<Vec<i64>>, crate::store::StoreError>| {
+            at_commit(
+                written
+                    .map_err(ExchangeError::from)
+                    .and_then(|written| with_trade_ids(done, written)),
+            )
+        };
+        let begun = tx.commit_then_plan(&next, committed).await?;
+        Ok(begun.map_err(ExchangeError::from).map(|tx| Batch {
+            tx: Some(tx),
+            done: Vec::new(),
+        }))
     }
 
     /// Abandons the batch: nothing in it is written.
@@ -265,6 +284,25 @@ fn plan(op: &Op) -> LoadSpec {
             new_open_qty,
         } => engine::replace_load(*game_id, *account_id, *order_id, *new_price, *new_open_qty),
     }
+}
+
+/// What each order of a committed batch did, with the trade ids its writes got (`written`, one
+/// list per accepted order, in order).
+fn with_trade_ids(mut done: Vec<Done>, written: Vec<Vec<i64>>) -> Result<Vec<Done>, ExchangeError> {
+    if written.len() != done.len() {
+        return Err(ExchangeError::Store(engine::missing_id()));
+    }
+    for (done, ids) in done.iter_mut().zip(written) {
+        if let Done::Ack(ack) = done {
+            if ack.fills.len() != ids.len() {
+                return Err(ExchangeError::Store(engine::missing_id()));
+            }
+            for (fill, id) in ack.fills.iter_mut().zip(ids) {
+                fill.trade_id = id;
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// A placed or replaced order's rows and answer.

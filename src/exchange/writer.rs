@@ -11,7 +11,9 @@
 //!
 //! Nothing about the rules changes: the writer runs the same engine through a planned
 //! [`super::Batch`] (on PostgreSQL one trip reads for the whole batch and one writes and
-//! commits it; see [`super::Batch::begin_planned`]); each order is decided against the book
+//! commits it; see [`super::Batch::begin_planned`]; the requests that arrived meanwhile are
+//! begun in that same trip, after the `COMMIT`, see [`super::Batch::commit_then`], so that a
+//! batch costs one trip); each order is decided against the book
 //! as the orders before it left it, a refusal writes nothing, and no answer goes out before
 //! the batch has committed, so an acknowledged order is as durable as one placed directly. Processes that do not use the
 //! writer (another BBS's door on the same PostgreSQL, the simulator) keep trading directly;
@@ -21,7 +23,8 @@
 //! server refuses a statement of its last trip (where a planned batch's writes go, with the
 //! `COMMIT`), nothing of it was written and each of its orders is run again alone. If the
 //! connection breaks during the commit, the outcome is unknown, so every order of the batch is
-//! answered `Internal` rather than run twice. A client whose writer is not there at all (not
+//! answered `Internal` rather than run twice. If the next batch's read, in the same trip, fails
+//! after the commit, the commit stands and that batch's orders run alone. A client whose writer is not there at all (not
 //! started, restarting) runs its orders directly; one that loses the writer with a request
 //! outstanding answers `NoAnswer`.
 //!
@@ -40,7 +43,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::batch::Done;
+use super::batch::{Batch, Done};
 use super::model::{CancelReason, OrderAck, OrderRequest, OrderStatus};
 use super::{Exchange, ExchangeError};
 
@@ -94,6 +97,8 @@ pub struct WriterStats {
     pub orders: u64,
     /// Batches that failed before their commit and were run again order by order.
     pub retried: u64,
+    /// Batches begun in the same trip as the commit of the one before.
+    pub chained: u64,
     /// Reads answered from a planned batch's memory, and reads that went to the database
     /// (PostgreSQL; see [`super::Batch::begin_planned`]).
     pub memory_reads: u64,
@@ -219,33 +224,68 @@ async fn connection(stream: UnixStream, queue: mpsc::Sender<Job>, shutdown: Canc
 ///
 /// One batch at a time: measured with two and four batches at once (each on its own
 /// connection, sharing the queue), batches got smaller and the orders per second fewer, as
-/// each batch pays its first read and its commit whatever its size (BENCHMARKS.md).
+/// each batch pays its first read and its commit whatever its size (BENCHMARKS.md). But the
+/// requests that arrived while a batch was decided are begun in the same trip as its commit
+/// ([`Batch::commit_then`]), on its connection, so that a batch costs one trip, not two.
 async fn write_batches(ex: Exchange, mut jobs: mpsc::Receiver<Job>) -> WriterStats {
     let mut stats = WriterStats::default();
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    let mut next: Option<Begun> = None;
+    loop {
+        let begun = match next.take() {
+            Some(begun) => begun,
+            None => {
+                let Some(first) = jobs.recv().await else {
+                    break;
+                };
+                let mut batch = vec![first];
+                take_waiting(&mut jobs, &mut batch);
+                let batch_begun = ex.begin_planned_batch(&ops_of(&batch)).await;
+                Begun {
+                    jobs: batch,
+                    batch: batch_begun,
+                }
             }
-        }
+        };
         stats.batches += 1;
-        stats.orders += batch.len() as u64;
-        if run_batch(&ex, batch, &mut stats).await.is_err() {
-            tracing::warn!("order writer: a batch failed at its commit");
-        }
+        stats.orders += begun.jobs.len() as u64;
+        next = run_batch(&ex, begun, &mut jobs, &mut stats).await;
     }
     stats
 }
 
-/// Carries out `jobs` in one batch and answers each.
-async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Result<(), ()> {
-    let ops: Vec<Op> = jobs.iter().map(|j| j.op.clone()).collect();
-    let Ok(mut batch) = ex.begin_planned_batch(&ops).await else {
+/// A batch's requests and its transaction (or why it could not begin).
+struct Begun {
+    jobs: Vec<Job>,
+    batch: Result<Batch, ExchangeError>,
+}
+
+/// Moves the requests waiting in `queue` into `batch`, up to [`MAX_BATCH`] in all.
+fn take_waiting(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+fn ops_of(jobs: &[Job]) -> Vec<Op> {
+    jobs.iter().map(|j| j.op.clone()).collect()
+}
+
+/// Carries out a begun batch and answers each of its requests; returns the next batch if it
+/// was begun with this one's commit.
+async fn run_batch(
+    ex: &Exchange,
+    begun: Begun,
+    queue: &mut mpsc::Receiver<Job>,
+    stats: &mut WriterStats,
+) -> Option<Begun> {
+    let Begun { jobs, batch } = begun;
+    let Ok(mut batch) = batch else {
         stats.retried += 1;
         one_by_one(ex, jobs).await;
-        return Ok(());
+        return None;
     };
     // For each job: the index of what it did in the batch, or its refusal.
     let mut outcomes: Vec<Result<usize, ExchangeError>> = Vec::with_capacity(jobs.len());
@@ -257,7 +297,7 @@ async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Re
                 batch.rollback().await;
                 stats.retried += 1;
                 one_by_one(ex, jobs).await;
-                return Ok(());
+                return None;
             }
             Err(refused) => outcomes.push(Err(refused)),
         }
@@ -266,29 +306,78 @@ async fn run_batch(ex: &Exchange, jobs: Vec<Job>, stats: &mut WriterStats) -> Re
         stats.memory_reads += answered;
         stats.database_reads += declined;
     }
-    match batch.commit().await {
-        Ok(done) => {
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                let answer =
-                    outcome.and_then(|i| done.get(i).map(ack_of).ok_or(ExchangeError::Internal));
-                let _ = job.reply.send(answer);
-            }
-            Ok(())
+    let mut waiting = Vec::new();
+    take_waiting(queue, &mut waiting);
+    if waiting.is_empty() {
+        match batch.commit().await {
+            Ok(done) => answer(jobs, outcomes, Ok(done)),
+            Err(e) => not_committed(ex, jobs, e, stats).await,
         }
-        // The server refused one of the batch's writes (they go with the commit): nothing
-        // of it was written, so its orders run again alone.
-        Err(ExchangeError::Store(e)) if e.rolled_back() => {
+        return None;
+    }
+    let ops = ops_of(&waiting);
+    let mut unanswered = Some((jobs, outcomes));
+    let chained = batch
+        .commit_then(&ops, |done| {
+            if let Some((jobs, outcomes)) = unanswered.take() {
+                answer(jobs, outcomes, done);
+            }
+        })
+        .await;
+    let next = match chained {
+        Ok(next) => {
+            stats.chained += 1;
+            next
+        }
+        Err(e) => {
+            if let Some((jobs, _)) = unanswered.take() {
+                not_committed(ex, jobs, e, stats).await;
+            }
+            ex.begin_planned_batch(&ops).await
+        }
+    };
+    Some(Begun {
+        jobs: waiting,
+        batch: next,
+    })
+}
+
+/// Answers the requests of a committed batch: each its own outcome, with what it did.
+fn answer(
+    jobs: Vec<Job>,
+    outcomes: Vec<Result<usize, ExchangeError>>,
+    done: Result<Vec<Done>, ExchangeError>,
+) {
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => {
+            // Committed, but what it wrote cannot be read back (trade ids missing).
+            tracing::error!(error = %e, "order writer: a committed batch's answers are lost; its orders are answered as failed");
+            Vec::new()
+        }
+    };
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let answer = outcome.and_then(|i| done.get(i).map(ack_of).ok_or(ExchangeError::Internal));
+        let _ = job.reply.send(answer);
+    }
+}
+
+/// Answers the requests of a batch that is not known to have committed: if the server refused
+/// one of its writes (they go with the commit), nothing of it was written and its orders run
+/// again alone; if the connection broke during the commit, the outcome is unknown, and each
+/// is answered `Internal` rather than run twice.
+async fn not_committed(ex: &Exchange, jobs: Vec<Job>, e: ExchangeError, stats: &mut WriterStats) {
+    match e {
+        ExchangeError::Store(e) if e.rolled_back() => {
             tracing::debug!(error = %e, "order writer: batch refused at its commit; running its orders alone");
             stats.retried += 1;
             one_by_one(ex, jobs).await;
-            Ok(())
         }
-        Err(e) => {
+        e => {
             tracing::error!(error = %e, "order writer: commit failed; its orders are answered as failed");
             for job in jobs {
                 let _ = job.reply.send(Err(ExchangeError::Internal));
             }
-            Err(())
         }
     }
 }

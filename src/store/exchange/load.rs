@@ -99,12 +99,38 @@ impl WriteTx {
         let mut sql = link.sql();
         sql.push(&prefetch_call(first.game_id, plan));
         let (rows, _) = link.run(sql).await?;
-        let mut kinds = Vec::with_capacity(rows.len());
-        for row in rows.iter().filter(|r| r.columns().len() > 1) {
-            kinds.push((row.try_get::<i64, _>("k")?, row));
-        }
-        tx.mirror = Some(Box::new(Mirror::from_rows(first.game_id, kinds)?));
+        tx.mirror = Some(prefetched(first.game_id, &rows)?);
         Ok(tx)
+    }
+
+    /// Commits this planned batch and begins the one for `plan` on the same connection. On
+    /// PostgreSQL the next batch's locks and reads go in the same trip, right after the
+    /// `COMMIT` ([`WriteTx::commit_and_begin`]); elsewhere this commits and then runs
+    /// [`WriteTx::begin_planned`]. `at_commit` gets the trade ids of each write of this batch
+    /// as soon as the commit is known to have succeeded, before the next batch's reads are
+    /// back.
+    ///
+    /// Returns `Err` if this batch is not known to have committed (`at_commit` was not
+    /// called); otherwise the next batch, or why it could not begin.
+    pub async fn commit_then_plan(
+        self,
+        plan: &[LoadSpec],
+        at_commit: impl FnOnce(Result<Vec<Vec<i64>>, StoreError>),
+    ) -> Result<Result<WriteTx, StoreError>, StoreError> {
+        let (Some(first), Backend::Postgres) = (plan.first(), self.backend) else {
+            let db = self.db().clone();
+            at_commit(Ok(self.commit_batch().await?));
+            return Ok(WriteTx::begin_planned(&db, plan).await);
+        };
+        let mut next = Sql::new(Backend::Postgres);
+        next.push(&prefetch_call(first.game_id, plan));
+        Ok(match self.commit_and_begin(next, at_commit).await? {
+            Ok((mut tx, rows)) => prefetched(first.game_id, &rows).map(|mirror| {
+                tx.mirror = Some(mirror);
+                tx
+            }),
+            Err(e) => Err(e),
+        })
     }
 
     /// How many reads of a planned batch its mirror answered, and how many it left to the
@@ -209,6 +235,16 @@ struct CrossingRead {
     side: &'static str,
     worst: i64,
     limit: i64,
+}
+
+/// A planned batch's picture of what it locked, from the rows of its `ex_prefetch` (rows of
+/// one column are the trip's other statements').
+fn prefetched(game_id: i64, rows: &[AnyRow]) -> Result<Box<Mirror>, StoreError> {
+    let mut kinds = Vec::with_capacity(rows.len());
+    for row in rows.iter().filter(|r| r.columns().len() > 1) {
+        kinds.push((row.try_get::<i64, _>("k")?, row));
+    }
+    Ok(Box::new(Mirror::from_rows(game_id, kinds)?))
 }
 
 /// `SELECT * FROM ex_prefetch(...);` for the loads `plan` (PostgreSQL). Crossing reads on the

@@ -158,6 +158,58 @@ pub(crate) async fn fetch_all(
     Ok(rows)
 }
 
+/// Why [`fetch_split`] failed, and whether its marker row had arrived first.
+#[derive(Debug)]
+pub(crate) struct SplitError {
+    /// The marker had arrived (and `at_marker` had run): the failure is in what came after.
+    pub passed: bool,
+    pub error: StoreError,
+}
+
+/// Runs `sql` on `conn` like [`fetch_all`], but hands the rows up to the first one that
+/// `is_marker` picks out (the marker not included) to `at_marker` as soon as that marker
+/// arrives, while the statements after it may still be running; returns the rows after it.
+/// Without a marker, `at_marker` runs at the end with every row.
+pub(crate) async fn fetch_split(
+    conn: &mut sqlx::AnyConnection,
+    sql: Sql,
+    is_marker: impl Fn(&sqlx::any::AnyRow) -> bool,
+    at_marker: impl FnOnce(Vec<sqlx::any::AnyRow>),
+) -> Result<Vec<sqlx::any::AnyRow>, SplitError> {
+    use futures::TryStreamExt;
+    let fail = |passed, error| SplitError { passed, error };
+    let (text, args) = sql.into_parts().map_err(|e| fail(false, e))?;
+    let mut stream = match args {
+        None => sqlx::Executor::fetch_many(conn, sqlx::raw_sql(&text)),
+        Some(args) => sqlx::Executor::fetch_many(conn, sqlx::query_with(&text, args)),
+    };
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    let mut at_marker = Some(at_marker);
+    loop {
+        let item = stream
+            .try_next()
+            .await
+            .map_err(|e| fail(at_marker.is_none(), e.into()))?;
+        let Some(item) = item else { break };
+        let sqlx::Either::Right(row) = item else {
+            continue;
+        };
+        match at_marker.take() {
+            None => after.push(row),
+            Some(hand) if is_marker(&row) => hand(std::mem::take(&mut before)),
+            Some(hand) => {
+                before.push(row);
+                at_marker = Some(hand);
+            }
+        }
+    }
+    if let Some(hand) = at_marker {
+        hand(before);
+    }
+    Ok(after)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,7 @@ use sqlx::{AnyConnection, Connection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::mirror::Mirror;
-use super::sql::{self, Sql};
+use super::sql::{self, SplitError, Sql};
 use crate::store::{Backend, Db, StoreError};
 
 /// Advisory lock class for books (first key of the two-key form).
@@ -262,6 +262,25 @@ impl Link {
         self.staged.extend(returns_ids);
     }
 
+    /// Runs the waiting statements and then `sql`, in which a row with the one column
+    /// `marker` follows a `COMMIT`. As soon as that row arrives, `at_marker` gets the trade ids
+    /// of each staged write among the waiting (they ran before it); returns the rows after it.
+    /// The transaction stays open: `sql` begins the next one after its marker.
+    async fn run_split(
+        &mut self,
+        sql: Sql,
+        marker: &str,
+        at_marker: impl FnOnce(Result<Vec<Vec<i64>>, StoreError>),
+    ) -> Result<Vec<AnyRow>, SplitError> {
+        let staged = std::mem::take(&mut self.staged);
+        let mut all = self.take_pending();
+        all.append(sql);
+        self.open = true;
+        let is_marker = |row: &AnyRow| is_named(row, &[marker]);
+        let hand = |rows: Vec<AnyRow>| at_marker(written_ids(&staged, &rows));
+        sql::fetch_split(self.conn(), all, is_marker, hand).await
+    }
+
     /// Runs `end` (`COMMIT` or `ROLLBACK`) after whatever is pending and marks the transaction
     /// closed on success; returns the trade ids of each staged write among the pending.
     async fn finish(&mut self, end: &str) -> Result<Vec<Vec<i64>>, StoreError> {
@@ -315,8 +334,13 @@ fn written_ids(staged: &[usize], rows: &[AnyRow]) -> Result<Vec<Vec<i64>>, Store
 
 /// Whether a row is one of `ex_write`'s or `ex_write_batch`'s (a new trade's id).
 pub(crate) fn is_write_row(row: &AnyRow) -> bool {
+    is_named(row, &["ex_write", "ex_write_batch"])
+}
+
+/// Whether a row has one column, named one of `names`.
+fn is_named(row: &AnyRow, names: &[&str]) -> bool {
     use sqlx::{Column, Row};
-    row.columns().len() == 1 && matches!(row.columns()[0].name(), "ex_write" | "ex_write_batch")
+    row.columns().len() == 1 && names.contains(&row.columns()[0].name())
 }
 
 /// What a write transaction locks besides the rows it touches.
@@ -389,9 +413,14 @@ impl WriteTx {
                 Some(sqlite_gate(db).await?.enter().await?)
             }
         };
-        Ok(WriteTx {
-            link: Link::new(db, begin).await?,
-            backend: db.backend(),
+        Ok(WriteTx::on(Link::new(db, begin).await?, db.backend(), gate))
+    }
+
+    /// A transaction on `link`, which has begun it or will with its first statement.
+    fn on(link: Link, backend: Backend, gate: Option<GateGuard>) -> WriteTx {
+        WriteTx {
+            link,
+            backend,
             wrote_events: false,
             written: Vec::new(),
             mirror: None,
@@ -399,7 +428,12 @@ impl WriteTx {
             unsent: Vec::new(),
             batch_now: None,
             _gate: gate,
-        })
+        }
+    }
+
+    /// The database this transaction writes to.
+    pub(crate) fn db(&self) -> &Db {
+        &self.link.db
     }
 
     /// Commits; the locks go with the transaction.
@@ -466,6 +500,60 @@ impl WriteTx {
     /// or `COMMIT` themselves.
     pub(crate) fn link(&mut self) -> &mut Link {
         &mut self.link
+    }
+
+    /// Commits a batch and, in the same trip, begins the next transaction on this connection
+    /// (PostgreSQL only): `next` holds its first statements, which run after the `COMMIT` and
+    /// the `BEGIN` this adds, taking its locks there. The trip is the batch's last write,
+    /// `COMMIT`, a marker row, `ex_flush()` (migration 0014: a notice, which makes the server
+    /// send what it has at once), `BEGIN` and `next`; so when the marker arrives the commit
+    /// has succeeded, and `at_commit` gets the trade ids of every [`WriteTx::write_book`] in
+    /// order (or why they cannot be read) before `next` is back.
+    ///
+    /// Returns `Err` if the batch is not known to have committed, and then `at_commit` was
+    /// not called: a statement the server refused means nothing of the batch was written
+    /// ([`StoreError::rolled_back`]); a lost connection, that the outcome is unknown.
+    /// Otherwise the new transaction with the rows of `next`, or why it could not begin (its
+    /// connection is closed then, which rolls it back).
+    pub(crate) async fn commit_and_begin(
+        mut self,
+        next: Sql,
+        at_commit: impl FnOnce(Result<Vec<Vec<i64>>, StoreError>),
+    ) -> Result<Result<(WriteTx, Vec<AnyRow>), StoreError>, StoreError> {
+        debug_assert_eq!(self.backend, Backend::Postgres);
+        self.stage_unsent();
+        let mut sql = self.link.sql();
+        sql.push("COMMIT;SELECT 1 AS ex_committed;SELECT ex_flush();BEGIN;");
+        sql.append(next);
+        let WriteTx {
+            mut link,
+            backend,
+            wrote_events,
+            mut written,
+            _gate,
+            ..
+        } = self;
+        let pool = link.db.pool().clone();
+        let committed = |last: Result<Vec<Vec<i64>>, StoreError>| {
+            if wrote_events {
+                wake_followers(&pool);
+            }
+            at_commit(last.map(|last| {
+                written.extend(last);
+                written
+            }));
+        };
+        match link.run_split(sql, "ex_committed", committed).await {
+            Ok(rows) => Ok(Ok((WriteTx::on(link, backend, _gate), rows))),
+            Err(SplitError {
+                passed: true,
+                error,
+            }) => Ok(Err(error)),
+            Err(SplitError {
+                passed: false,
+                error,
+            }) => Err(error),
+        }
     }
 
     /// Sends a batch's last write with `COMMIT`. Returns the trade ids of every
