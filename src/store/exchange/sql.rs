@@ -251,6 +251,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_split_hands_over_the_rows_before_its_marker_and_returns_the_rest() {
+        use sqlx::Row;
+        let db = crate::store::testing::fresh_db().await;
+        let mut conn = db.db.pool().acquire().await.unwrap();
+        let is_marker = |r: &sqlx::any::AnyRow| {
+            use sqlx::Column;
+            r.columns()[0].name() == "marker"
+        };
+        let n = |v: i64| format!("SELECT CAST({v} AS BIGINT) AS n");
+        let ns = |rows: &[sqlx::any::AnyRow]| -> Vec<i64> {
+            rows.iter().map(|r| r.get::<i64, _>(0)).collect()
+        };
+        let mut s = Sql::new(db.db.backend());
+        s.push(&format!(
+            "{}; {}; SELECT 0 AS marker; {};",
+            n(1),
+            n(2),
+            n(3)
+        ));
+        let mut handed = None;
+        let after = fetch_split(&mut conn, s, is_marker, |rows| handed = Some(ns(&rows)))
+            .await
+            .unwrap();
+        assert_eq!((handed, ns(&after)), (Some(vec![1, 2]), vec![3]));
+
+        // A failure after the marker says so; one before it, that the marker never came.
+        for (text, passed) in [
+            ("{}; SELECT 0 AS marker; SELECT * FROM no_such_table;", true),
+            (
+                "{}; SELECT * FROM no_such_table; SELECT 0 AS marker;",
+                false,
+            ),
+        ] {
+            let mut s = Sql::new(db.db.backend());
+            s.push(&text.replace("{}", &n(1)));
+            let mut called = false;
+            let Err(err) = fetch_split(&mut conn, s, is_marker, |_| called = true).await else {
+                panic!("{text}: no error");
+            };
+            assert_eq!((err.passed, called), (passed, passed), "{text}");
+        }
+
+        // No marker: everything is handed over at the end.
+        let mut s = Sql::new(db.db.backend());
+        s.push(&format!("{}; {};", n(1), n(2)));
+        let mut handed = None;
+        let after = fetch_split(&mut conn, s, is_marker, |rows| handed = Some(ns(&rows)))
+            .await
+            .unwrap();
+        assert_eq!((handed, after.len()), (Some(vec![1, 2]), 0));
+    }
+
+    #[tokio::test]
     async fn runs_on_sqlite_with_arguments_across_statements() {
         let db = crate::store::testing::fresh_db().await;
         let mut conn = db.db.pool().acquire().await.unwrap();
