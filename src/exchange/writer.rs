@@ -269,6 +269,7 @@ fn take_waiting(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
+/// The requests' operations, to plan their batch with.
 fn ops_of(jobs: &[Job]) -> Vec<Op> {
     jobs.iter().map(|j| j.op.clone()).collect()
 }
