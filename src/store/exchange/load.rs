@@ -124,13 +124,11 @@ impl WriteTx {
         };
         let mut next = Sql::new(Backend::Postgres);
         next.push(&prefetch_call(first.game_id, plan));
-        Ok(match self.commit_and_begin(next, at_commit).await? {
-            Ok((mut tx, rows)) => prefetched(first.game_id, &rows).map(|mirror| {
-                tx.mirror = Some(mirror);
-                tx
-            }),
-            Err(e) => Err(e),
-        })
+        let begun = self.commit_and_begin(next, at_commit).await?;
+        Ok(begun.and_then(|(mut tx, rows)| {
+            tx.mirror = Some(prefetched(first.game_id, &rows)?);
+            Ok(tx)
+        }))
     }
 
     /// How many reads of a planned batch its mirror answered, and how many it left to the

@@ -283,7 +283,7 @@ impl Netted {
         let p = &placed;
         let _ = write!(
             s,
-            "{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, ",
+            "{}, {}, {}, {}, {}, {}, {}, {}, ",
             int_array(p.iter().map(|r| Some(r.2.id))),
             int_array(p.iter().map(|r| Some(r.0))),
             int_array(p.iter().map(|r| Some(r.1))),
@@ -292,25 +292,11 @@ impl Netted {
             text_array(p.iter().map(|r| r.2.intent.as_str())),
             text_array(p.iter().map(|r| kind(&r.2))),
             text_array(p.iter().map(|r| r.2.tif.as_str())),
-            int_array(p.iter().map(|r| r.2.price)),
-            int_array(p.iter().map(|r| Some(r.2.qty))),
-            int_array(p.iter().map(|r| Some(r.2.filled))),
-            text_array(p.iter().map(|r| r.2.status.as_str())),
-            opt_text_array(p.iter().map(|r| r.2.reason)),
-            int_array(p.iter().map(|r| Some(r.2.priority))),
         );
+        push_order_state(&mut s, p.iter().map(|r| &r.2));
         let u = &replaced;
-        let _ = write!(
-            s,
-            "{}, {}, {}, {}, {}, {}, {}, ",
-            int_array(u.iter().map(|r| Some(r.2.id))),
-            int_array(u.iter().map(|r| r.2.price)),
-            int_array(u.iter().map(|r| Some(r.2.qty))),
-            int_array(u.iter().map(|r| Some(r.2.filled))),
-            text_array(u.iter().map(|r| r.2.status.as_str())),
-            opt_text_array(u.iter().map(|r| r.2.reason)),
-            int_array(u.iter().map(|r| Some(r.2.priority))),
-        );
+        let _ = write!(s, "{}, ", int_array(u.iter().map(|r| Some(r.2.id))));
+        push_order_state(&mut s, u.iter().map(|r| &r.2));
         push_fills(
             &mut s,
             self.fills.iter().map(|(&id, &q)| (id, q)),
@@ -349,6 +335,21 @@ fn kind(o: &OrderWrite) -> &'static str {
     } else {
         "limit"
     }
+}
+
+/// What an order is after the batch, `price, qty, filled, status, reason, priority, ` of
+/// `ex_write_batch`'s placed (`o_*`) and replaced (`u_*`) orders alike.
+fn push_order_state<'a>(s: &mut String, o: impl Iterator<Item = &'a OrderWrite> + Clone) {
+    let _ = write!(
+        s,
+        "{}, {}, {}, {}, {}, {}, ",
+        int_array(o.clone().map(|o| o.price)),
+        int_array(o.clone().map(|o| Some(o.qty))),
+        int_array(o.clone().map(|o| Some(o.filled))),
+        text_array(o.clone().map(|o| o.status.as_str())),
+        opt_text_array(o.clone().map(|o| o.reason)),
+        int_array(o.map(|o| Some(o.priority))),
+    );
 }
 
 /// `f_order, f_qty, c_order, c_reason, ` of `ex_write` and `ex_write_batch`.

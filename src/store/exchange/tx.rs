@@ -189,11 +189,13 @@ impl Link {
             .expect("a link has its connection until dropped")
     }
 
-    /// The statements still waiting to be sent (empty if none), to put first in the next
-    /// query.
-    fn take_pending(&mut self) -> Sql {
-        self.staged.clear();
-        self.pending.take()
+    /// The statements still waiting to be sent (empty if none) followed by `sql`, and the
+    /// trade counts of the staged writes among them.
+    fn take_pending_then(&mut self, sql: Sql) -> (Sql, Vec<usize>) {
+        let staged = std::mem::take(&mut self.staged);
+        let mut all = self.pending.take();
+        all.append(sql);
+        (all, staged)
     }
 
     /// A new, empty text for this link's engine.
@@ -231,9 +233,7 @@ impl Link {
         &mut self,
         sql: Sql,
     ) -> Result<(Vec<AnyRow>, Vec<Vec<i64>>), StoreError> {
-        let staged = std::mem::take(&mut self.staged);
-        let mut all = self.take_pending();
-        all.append(sql);
+        let (all, staged) = self.take_pending_then(sql);
         let rows = self.send(all).await?;
         let ids = written_ids(&staged, &rows)?;
         Ok((rows, ids))
@@ -272,9 +272,7 @@ impl Link {
         marker: &str,
         at_marker: impl FnOnce(Result<Vec<Vec<i64>>, StoreError>),
     ) -> Result<Vec<AnyRow>, SplitError> {
-        let staged = std::mem::take(&mut self.staged);
-        let mut all = self.take_pending();
-        all.append(sql);
+        let (all, staged) = self.take_pending_then(sql);
         self.open = true;
         let is_marker = |row: &AnyRow| is_named(row, &[marker]);
         let hand = |rows: Vec<AnyRow>| at_marker(written_ids(&staged, &rows));
