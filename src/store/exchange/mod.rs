@@ -1002,4 +1002,45 @@ mod tests {
     fn placeholders_number_rows_and_columns() {
         assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
+
+    /// Migrations 0015-0017 (PostgreSQL): each exchange function plans its statements by key
+    /// and index scan whatever the tables held at its first call, and draws new ids from
+    /// sequences named when it is planned. SQLite has no such functions.
+    #[tokio::test]
+    async fn exchange_functions_plan_by_index_and_name_their_sequences() {
+        let t = crate::store::testing::fresh_db().await;
+        if t.db.backend() != Backend::Postgres {
+            return;
+        }
+        let rows = sqlx::query(
+            "SELECT CAST(proname AS TEXT) AS name, array_to_string(proconfig, ',') AS config, \
+                    prosrc AS src \
+             FROM pg_proc \
+             WHERE proname IN ('ex_load', 'ex_write', 'ex_prefetch', 'ex_write_batch') \
+             ORDER BY proname",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        let names: Vec<String> = rows.iter().map(|r| r.get("name")).collect();
+        assert_eq!(
+            names,
+            ["ex_load", "ex_prefetch", "ex_write", "ex_write_batch"]
+        );
+        for row in &rows {
+            let (name, config, src): (String, String, String) =
+                (row.get("name"), row.get("config"), row.get("src"));
+            for setting in [
+                "plan_cache_mode=force_generic_plan",
+                "enable_seqscan=off",
+                "enable_hashjoin=off",
+                "enable_mergejoin=off",
+                "enable_bitmapscan=off",
+            ] {
+                assert!(config.split(',').any(|c| c == setting), "{name}: {config}");
+            }
+            assert!(!src.contains("pg_get_serial_sequence"), "{name}");
+            assert!(src.contains("_id_seq'::regclass)"), "{name}");
+        }
+    }
 }
