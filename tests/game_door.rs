@@ -431,18 +431,13 @@ async fn orders_outside_market_hours_are_refused_with_the_next_opening() {
         c.expect("Press RETURN");
         c.keys(b"\r");
         c.expect("CLOSED - opens Mon");
+        // Told at once, before a ticket is filled in, on the board it returns to.
+        let before = c.received.lock().unwrap().len();
         c.keys(b"b");
-        c.expect("Symbol:");
-        c.line("JUNK");
-        c.expect("M)arket?");
-        c.keys(b"l");
-        c.expect("Shares:");
-        c.line("10");
-        c.expect("Limit price");
-        c.line("25.00");
-        c.expect("Send this order?");
-        c.keys(b"y");
-        c.expect("Not sent: the market is closed");
+        c.expect("No orders taken now: the market is closed; it opens Mon");
+        let seen = String::from_utf8_lossy(&c.received.lock().unwrap()[before..]).into_owned();
+        assert!(!seen.contains("Symbol:"), "{seen}");
+        c.expect("Command:");
         c.keys(b"g");
         let status = wait_exit(&mut child, WAIT);
         assert!(status.success(), "{status:?}");

@@ -331,6 +331,14 @@ impl App {
 
     async fn order(&mut self, intent: Intent, inst: Option<Instrument>) -> Result<Notice, Fail> {
         let cancelled = || Some(("Order cancelled. Nothing was sent.".to_string(), Style::Dim));
+        // When no order at all is taken now (closed, halted), say so before the ticket, not
+        // after it; the check when sending stays, for a session that ends meanwhile.
+        if let Some(refusal) = self.session_refusal(&OrderType::Limit { price: 0 }).await {
+            return Ok(Some((
+                format!("No orders taken now: {refusal}."),
+                Style::Error,
+            )));
+        }
         let status = self.status().await?;
         let caps = self.term.caps();
         self.term
