@@ -3,7 +3,7 @@
 -- the catalogs again for every id (`pg_get_serial_sequence` is stable, not constant, so it
 -- runs per row). Measured (pgbench, four ids a call): 0.054 ms a call above an empty
 -- statement with the lookup, 0.024 ms with the sequence named; in the order writer's batches
--- the two id reads were about 5% of the server's time (auto_explain).
+-- the two id reads took 44 us of the 0.83 ms its functions' statements ran (auto_explain).
 --
 -- The four functions are rewritten from their own definitions, changing only those calls,
 -- so everything else about them (and their settings, migrations 0012-0016) stays as it is.
