@@ -332,7 +332,9 @@ impl App {
     async fn order(&mut self, intent: Intent, inst: Option<Instrument>) -> Result<Notice, Fail> {
         let cancelled = || Some(("Order cancelled. Nothing was sent.".to_string(), Style::Dim));
         // When no order at all is taken now (closed, halted), say so before the ticket, not
-        // after it; the check when sending stays, for a session that ends meanwhile.
+        // after it; the check when sending stays, for a session that ends meanwhile. A limit
+        // order is the probe: every session but a closed or halted one takes it (its price
+        // plays no part in the calendar's answer).
         if let Some(refusal) = self.session_refusal(&OrderType::Limit { price: 0 }).await {
             return Ok(Some((
                 format!("No orders taken now: {refusal}."),
