@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod board;
 pub mod follow;
+mod gate;
 pub mod load;
 mod mirror;
 pub mod script;

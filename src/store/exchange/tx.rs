@@ -7,10 +7,10 @@
 //! so two transactions never wait on each other's rows in a cycle.
 //!
 //! SQLite: one writer at a time by design. SQLite's own busy handler sleeps and retries, which
-//! lets a waiting process starve for seconds under contention, so writers queue first on a
-//! FIFO mutex inside the process and then on an exclusive `flock` of a file beside the database
-//! (the kernel wakes a waiter as soon as the holder lets go, no sleeping), and only then run
-//! `BEGIN IMMEDIATE`. The lock is released after `COMMIT` or rollback.
+//! lets a waiting process starve for seconds under contention, so writers queue first, in
+//! arrival order across processes ([`super::gate`]: a FIFO mutex in the process, then a ticket
+//! and byte-range locks on a file beside the database, then its `flock`), and only then run
+//! `BEGIN IMMEDIATE`. The turn is passed on after `COMMIT` or rollback.
 //!
 //! Event followers on PostgreSQL are woken by NOTIFY, but not from inside the order's
 //! transaction: a committing transaction with a pending NOTIFY holds an instance-wide lock
@@ -38,15 +38,13 @@
 //! call [`WriteTx::rollback`] on their errors, which keeps the connection.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use nix::fcntl::{Flock, FlockArg};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::gate::{sqlite_gate, GateGuard};
 use super::mirror::Mirror;
 use super::sql::{self, SplitError, Sql};
 use crate::store::{Backend, Db, StoreError};
@@ -632,94 +630,4 @@ fn advisory_many_sql(class: i32, keys: &[i64]) -> String {
         "SELECT count(pg_advisory_xact_lock({class}, k)) FROM unnest(ARRAY[{}]::integer[]) AS u(k);",
         list.join(",")
     )
-}
-
-/// The writer queue of one SQLite database file in this process.
-struct Gate {
-    /// FIFO among this process's tasks (tokio's mutex is fair).
-    local: Arc<tokio::sync::Mutex<()>>,
-    /// The lock file shared with other processes; `None` for in-memory databases.
-    file: Option<File>,
-}
-
-/// Held while a SQLite write transaction runs.
-struct GateGuard {
-    _flock: Option<Flock<File>>,
-    _local: tokio::sync::OwnedMutexGuard<()>,
-}
-
-impl Gate {
-    async fn enter(self: &Arc<Self>) -> Result<GateGuard, StoreError> {
-        let local = self.local.clone().lock_owned().await;
-        let flock = match &self.file {
-            None => None,
-            Some(file) => {
-                let dup = file.try_clone().map_err(lock_error)?;
-                match Flock::lock(dup, FlockArg::LockExclusiveNonblock) {
-                    Ok(lock) => Some(lock),
-                    Err((dup, _busy)) => {
-                        // Another process writes now: wait in the kernel's queue on a blocking
-                        // thread. If this future is dropped meanwhile, the thread still gets the
-                        // lock and its result is dropped, which unlocks it.
-                        let lock = tokio::task::spawn_blocking(move || {
-                            Flock::lock(dup, FlockArg::LockExclusive)
-                                .map_err(|(_, errno)| std::io::Error::from(errno))
-                        })
-                        .await
-                        .map_err(|e| lock_error(std::io::Error::other(e)))?
-                        .map_err(lock_error)?;
-                        Some(lock)
-                    }
-                }
-            }
-        };
-        Ok(GateGuard {
-            _flock: flock,
-            _local: local,
-        })
-    }
-}
-
-fn lock_error(e: std::io::Error) -> StoreError {
-    StoreError::Sqlx(sqlx::Error::Io(e))
-}
-
-/// Finds (or makes) the gate for the database file behind `db`.
-async fn sqlite_gate(db: &Db) -> Result<Arc<Gate>, StoreError> {
-    static GATES: OnceLock<Mutex<HashMap<String, Arc<Gate>>>> = OnceLock::new();
-    // The path as the pool opened it: `sqlite://PATH?options` (PATH may be relative).
-    let url = db.pool().connect_options().database_url.to_string();
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let path = rest.split('?').next().unwrap_or("").to_string();
-    let in_memory = path.is_empty() || path == ":memory:" || url.contains("mode=memory");
-    let gates = GATES.get_or_init(|| Mutex::new(HashMap::new()));
-    // A std mutex: held only for this lookup, never across an await.
-    let mut map = gates
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(gate) = map.get(&path) {
-        return Ok(gate.clone());
-    }
-    let file = if in_memory {
-        None
-    } else {
-        Some(open_lock_file(Path::new(&path)).map_err(lock_error)?)
-    };
-    let gate = Arc::new(Gate {
-        local: Arc::new(tokio::sync::Mutex::new(())),
-        file,
-    });
-    map.insert(path, gate.clone());
-    Ok(gate)
-}
-
-fn open_lock_file(db_path: &Path) -> std::io::Result<File> {
-    let mut name = db_path.as_os_str().to_owned();
-    name.push("-writer.lock");
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(PathBuf::from(name))
 }
