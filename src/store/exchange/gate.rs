@@ -92,15 +92,17 @@ impl Turn {
             return Ok(());
         };
         let mode = if wait { Lock::Wait } else { Lock::Try };
-        if self.ticket.is_none() {
-            if !range_lock(&file, TICKET_LOCK, mode)? {
-                return Ok(());
+        let ticket = match self.ticket {
+            Some(ticket) => ticket,
+            None => {
+                if !range_lock(&file, TICKET_LOCK, mode)? {
+                    return Ok(());
+                }
+                let taken = take_ticket(&file);
+                range_lock(&file, TICKET_LOCK, Lock::Unlock)?;
+                *self.ticket.insert(taken?)
             }
-            let taken = take_ticket(&file);
-            range_lock(&file, TICKET_LOCK, Lock::Unlock)?;
-            self.ticket = Some(taken?);
-        }
-        let ticket = self.ticket.unwrap_or_default();
+        };
         if !self.predecessor_done {
             let before = slot_of(ticket.wrapping_sub(1));
             if !range_lock(&file, before, mode)? {
@@ -128,13 +130,7 @@ impl Turn {
 
 /// Under the ticket lock: reads the next ticket, locks its slot and advances the counter.
 fn take_ticket(file: &File) -> io::Result<u64> {
-    let mut bytes = [0u8; 8];
-    // A new (empty) or damaged file reads as ticket 0; tickets only order the writers.
-    let ticket = match file.read_at(&mut bytes, 0) {
-        Ok(8) => u64::from_le_bytes(bytes),
-        Ok(_) => 0,
-        Err(e) => return Err(e),
-    };
+    let ticket = next_ticket(file)?;
     // Free unless 65,536 writers wait at once; if it is not, wait for it (the ring still
     // orders them: its holder waits only on tickets before its own).
     range_lock(file, slot_of(ticket), Lock::Wait)?;
@@ -143,6 +139,16 @@ fn take_ticket(file: &File) -> io::Result<u64> {
         return Err(e);
     }
     Ok(ticket)
+}
+
+/// The ticket the next writer will take. A new (empty) or damaged file reads as ticket 0;
+/// tickets only order the writers.
+fn next_ticket(file: &File) -> io::Result<u64> {
+    let mut bytes = [0u8; 8];
+    Ok(match file.read_at(&mut bytes, 0)? {
+        8 => u64::from_le_bytes(bytes),
+        _ => 0,
+    })
 }
 
 fn slot_of(ticket: u64) -> i64 {
@@ -276,10 +282,8 @@ mod tests {
         for expected in 1..=3u64 {
             let guard = gate.enter().await.expect("turn");
             drop(guard);
-            let mut bytes = [0u8; 8];
             let file = open_lock_file(&db).expect("lock file");
-            assert_eq!(file.read_at(&mut bytes, 0).expect("read"), 8);
-            assert_eq!(u64::from_le_bytes(bytes), expected);
+            assert_eq!(next_ticket(&file).expect("read"), expected);
         }
     }
 
@@ -292,20 +296,10 @@ mod tests {
         let (a, b, c) = (gate_on(&db), gate_on(&db), gate_on(&db));
         let first = a.enter().await.expect("a's turn");
         let order = Arc::new(Mutex::new(Vec::new()));
-        let (o, gb) = (order.clone(), b.clone());
-        let second = tokio::spawn(async move {
-            let g = gb.enter().await.expect("b's turn");
-            o.lock().expect("order").push('b');
-            drop(g);
-        });
+        let second = record_turn(&b, &order, 'b');
         // b is queued (holding ticket 1) before c asks.
         wait_for_ticket(&db, 2).await;
-        let (o, gc) = (order.clone(), c.clone());
-        let third = tokio::spawn(async move {
-            let g = gc.enter().await.expect("c's turn");
-            o.lock().expect("order").push('c');
-            drop(g);
-        });
+        let third = record_turn(&c, &order, 'c');
         wait_for_ticket(&db, 3).await;
         assert!(
             order.lock().expect("order").is_empty(),
@@ -338,11 +332,24 @@ mod tests {
             .expect("c's turn");
     }
 
+    /// Waits for `gate`'s turn on a task of its own and notes `tag` in `order` when it comes.
+    fn record_turn(
+        gate: &Arc<Gate>,
+        order: &Arc<Mutex<Vec<char>>>,
+        tag: char,
+    ) -> tokio::task::JoinHandle<()> {
+        let (gate, order) = (gate.clone(), order.clone());
+        tokio::spawn(async move {
+            let turn = gate.enter().await.expect("turn");
+            order.lock().expect("order").push(tag);
+            drop(turn);
+        })
+    }
+
     async fn wait_for_ticket(db: &Path, next: u64) {
         let file = open_lock_file(db).expect("lock file");
         for _ in 0..500 {
-            let mut bytes = [0u8; 8];
-            if file.read_at(&mut bytes, 0).ok() == Some(8) && u64::from_le_bytes(bytes) >= next {
+            if next_ticket(&file).is_ok_and(|t| t >= next) {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
