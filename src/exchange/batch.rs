@@ -13,10 +13,10 @@
 //! write and this order's reads.
 //!
 //! A planned batch ([`Batch::begin_planned`], the order writer's) names its orders up front
-//! instead. On PostgreSQL its first trip takes all their locks and reads everything they will
-//! read; each order is then decided against that picture in memory, kept true by applying
-//! every write to it (`store::exchange::mirror`), and the writes go with the `COMMIT`: two
-//! trips for the whole batch. Where the picture does not reach (a sweep deeper than was read,
+//! instead. Its first trip takes all their locks (on SQLite, the write lock) and reads
+//! everything they will read; each order is then decided against that picture in memory, kept
+//! true by applying every write to it (`store::exchange::mirror`), and the writes go with the
+//! `COMMIT`: two trips for the whole batch. Where the picture does not reach (a sweep deeper than was read,
 //! an order nobody named) the batch reads the database as above.
 
 use super::engine::{self, Decided, PlaceSpec};
@@ -59,8 +59,8 @@ impl Batch {
         })
     }
 
-    /// Begins a batch for the orders `ops`, named up front (the order writer's): on
-    /// PostgreSQL its first trip takes every lock they need and reads everything they will
+    /// Begins a batch for the orders `ops`, named up front (the order writer's): its first
+    /// trip takes every lock they need and reads everything they will
     /// read, so each order is then decided in memory and the batch costs about two trips in
     /// all (see [`WriteTx::begin_planned`]). Carry them out with [`Batch::run`]; an order
     /// not named here still works, reading the database.
@@ -81,8 +81,8 @@ impl Batch {
         }
     }
 
-    /// For a planned batch on PostgreSQL: how many of its reads were answered from memory so
-    /// far, and how many went to the database.
+    /// For a planned batch: how many of its reads were answered from memory so far, and how
+    /// many went to the database.
     pub fn reads_from_memory(&self) -> Option<(u64, u64)> {
         self.tx.as_ref().and_then(|tx| tx.mirror_counts())
     }

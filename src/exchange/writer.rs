@@ -10,8 +10,8 @@
 //! instead of running them itself.
 //!
 //! Nothing about the rules changes: the writer runs the same engine through a planned
-//! [`super::Batch`] (on PostgreSQL one trip reads for the whole batch and one writes and
-//! commits it; see [`super::Batch::begin_planned`]; the requests that arrived meanwhile are
+//! [`super::Batch`] (one trip reads for the whole batch and one writes and commits it; see
+//! [`super::Batch::begin_planned`]; on PostgreSQL the requests that arrived meanwhile are
 //! begun in that same trip, after the `COMMIT`, see [`super::Batch::commit_then`], so that a
 //! batch costs one trip); each order is decided against the book
 //! as the orders before it left it, a refusal writes nothing, and no answer goes out before
@@ -100,7 +100,7 @@ pub struct WriterStats {
     /// Batches begun in the same trip as the commit of the one before.
     pub chained: u64,
     /// Reads answered from a planned batch's memory, and reads that went to the database
-    /// (PostgreSQL; see [`super::Batch::begin_planned`]).
+    /// (see [`super::Batch::begin_planned`]).
     pub memory_reads: u64,
     pub database_reads: u64,
 }

@@ -10,12 +10,16 @@
 //! with bound arguments, which sqlx keeps prepared (`load_script`). Both give load rows of one
 //! shape, a kind `k` and values `n1..n10`, `t1..t4` (PostgreSQL as rows, SQLite as JSON lists
 //! in one row, a column per kind), read by one parser (`apply_row`).
+//!
+//! A planned batch (the order writer's) reads for all its orders at once instead
+//! ([`WriteTx::begin_planned`], `Prefetch`): PostgreSQL's `ex_prefetch` and an SQLite
+//! statement of the same reads give the rows its [`Mirror`] is built from.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::mirror::Mirror;
-use super::sql::{int_array, literal, text_array, Sql};
+use super::sql::{int_array, json_list, literal, text_array, Sql};
 use super::{corrupt, BookState, IdHint, Locks, RestingRow, WriteTx};
 use crate::exchange::model::{
     Game, GameRules, Instrument, Intent, Order, OrderStatus, Side, StpMode, TimeInForce,
@@ -78,28 +82,30 @@ impl WriteTx {
     }
 
     /// Begins one transaction for a batch whose every load is known up front (the order
-    /// writer's): `plan` holds the load of each of its orders, in any order. On PostgreSQL
-    /// the first trip takes all the batch's locks and reads everything those loads need
-    /// (`ex_prefetch`, migration 0012); from then on [`WriteTx::load_next`] answers from
-    /// memory whatever it can ([`super::mirror`]) and the batch's writes wait for the commit,
-    /// so a batch costs about two trips however many orders it holds. Elsewhere this is
-    /// [`WriteTx::begin_batch`] with the plan's accounts and books.
+    /// writer's): `plan` holds the load of each of its orders, in any order. The first trip
+    /// takes all the batch's locks and reads everything those loads need (PostgreSQL:
+    /// `ex_prefetch`, migration 0012; SQLite: `BEGIN IMMEDIATE` and one statement,
+    /// `Prefetch::sqlite`); from then on [`WriteTx::load_next`] answers from memory whatever
+    /// it can ([`super::mirror`]) and the batch's writes wait for the commit, so a batch costs
+    /// about two trips however many orders it holds. An empty plan begins a
+    /// [`WriteTx::begin_batch`].
     pub async fn begin_planned(db: &Db, plan: &[LoadSpec]) -> Result<WriteTx, StoreError> {
-        let (Some(first), Backend::Postgres) = (plan.first(), db.backend()) else {
-            let mut accounts = Vec::new();
-            let mut books = Vec::new();
-            for spec in plan {
-                accounts.extend(spec.lock_account);
-                books.extend(spec.instrument_id);
-            }
-            return WriteTx::begin_batch(db, &accounts, &books).await;
+        let Some(first) = plan.first() else {
+            return WriteTx::begin_batch(db, &[], &[]).await;
         };
+        let prefetch = Prefetch::of(first.game_id, plan);
         let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
         let link = tx.link();
         let mut sql = link.sql();
-        sql.push(&prefetch_call(first.game_id, plan));
+        match db.backend() {
+            Backend::Postgres => sql.push(&prefetch.call()),
+            Backend::Sqlite => prefetch.sqlite(&mut sql)?,
+        }
         let (rows, _) = link.run(sql).await?;
-        tx.mirror = Some(prefetched(first.game_id, &rows)?);
+        tx.mirror = Some(match db.backend() {
+            Backend::Postgres => prefetched(first.game_id, &rows)?,
+            Backend::Sqlite => prefetched_sqlite(&prefetch, &rows)?,
+        });
         Ok(tx)
     }
 
@@ -123,7 +129,7 @@ impl WriteTx {
             return Ok(WriteTx::begin_planned(&db, plan).await);
         };
         let mut next = Sql::new(Backend::Postgres);
-        next.push(&prefetch_call(first.game_id, plan));
+        next.push(&Prefetch::of(first.game_id, plan).call());
         let begun = self.commit_and_begin(next, at_commit).await?;
         Ok(begun.and_then(|(mut tx, rows)| {
             tx.mirror = Some(prefetched(first.game_id, &rows)?);
@@ -150,7 +156,7 @@ impl WriteTx {
 
     /// Sends the writes that wait (a planned batch's), so the database can be read directly.
     pub(crate) async fn settle(&mut self) -> Result<(), StoreError> {
-        self.stage_unsent();
+        self.stage_unsent()?;
         let written = self.link().flush().await?;
         self.written.extend(written);
         Ok(())
@@ -163,7 +169,15 @@ impl WriteTx {
         let known = self.mirror.as_mut().and_then(|m| m.load(spec));
         self.count_read(known.is_some());
         let Some(known) = known else {
-            return self.read(spec).await;
+            let mut loaded = self.read(spec).await?;
+            // SQLite hands out the next free id, which the prefetch may have handed out
+            // already; its own come first.
+            if spec.new_order && self.backend == Backend::Sqlite {
+                if let Some(id) = self.mirror.as_mut().and_then(|m| m.take_id()) {
+                    loaded.hint.next_order = Some(id);
+                }
+            }
+            return Ok(loaded);
         };
         if self.verify_mirror {
             let read = self.read(spec).await?;
@@ -179,7 +193,7 @@ impl WriteTx {
 
     /// [`WriteTx::load_next`] from the database.
     async fn read(&mut self, spec: &LoadSpec) -> Result<Loaded, StoreError> {
-        self.stage_unsent();
+        self.stage_unsent()?;
         let backend = self.backend;
         let link = self.link();
         let mut sql = link.sql();
@@ -225,7 +239,7 @@ pub(super) fn mirror_agrees<T: PartialEq + std::fmt::Debug>(
     Err(corrupt(&format!("mirror {what}"), &detail))
 }
 
-/// One crossing read of `ex_prefetch`: a book's side (or the side opposite an order's, on its
+/// One crossing read of a prefetch: a book's side (or the side opposite an order's, on its
 /// book), up to `limit` orders at `worst` or better.
 struct CrossingRead {
     book: Option<i64>,
@@ -233,6 +247,271 @@ struct CrossingRead {
     side: &'static str,
     worst: i64,
     limit: i64,
+}
+
+/// Everything a planned batch reads first, from the loads of its orders: the accounts, books
+/// and orders they name (sorted, once each), their crossing reads (those on the same side of
+/// the same book merged into one, as deep as the deepest and as far as the widest price of
+/// them) and how many new orders need ids.
+struct Prefetch {
+    game_id: i64,
+    accounts: Vec<i64>,
+    books: Vec<i64>,
+    orders: Vec<i64>,
+    reads: Vec<CrossingRead>,
+    new_orders: usize,
+}
+
+impl Prefetch {
+    fn of(game_id: i64, plan: &[LoadSpec]) -> Prefetch {
+        let mut accounts = Vec::new();
+        let mut books = Vec::new();
+        let mut orders = Vec::new();
+        let mut merged: std::collections::BTreeMap<(i64, &'static str), (i64, i64)> =
+            Default::default();
+        // Crossing reads that name an order, not a book.
+        let mut by_order: Vec<CrossingRead> = Vec::new();
+        let mut new_orders = 0;
+        for spec in plan {
+            accounts.extend(spec.lock_account);
+            accounts.extend(spec.view_account);
+            books.extend(spec.instrument_id);
+            orders.extend(spec.order_id);
+            new_orders += usize::from(spec.new_order);
+            match (spec.crossing, spec.order_crossing, spec.instrument_id) {
+                (Some(c), _, Some(book)) => {
+                    let slot = merged
+                        .entry((book, c.side.as_str()))
+                        .or_insert((c.worst, c.limit));
+                    slot.0 = match c.side {
+                        // Asks cross up to the highest worst price, bids down to the lowest.
+                        Side::Sell => slot.0.max(c.worst),
+                        Side::Buy => slot.0.min(c.worst),
+                    };
+                    slot.1 = slot.1.max(c.limit);
+                }
+                (Some(c), _, None) => by_order.push(CrossingRead {
+                    book: None,
+                    order: spec.order_id,
+                    side: c.side.as_str(),
+                    worst: c.worst,
+                    limit: c.limit,
+                }),
+                (None, Some((worst, limit)), _) => by_order.push(CrossingRead {
+                    book: spec.instrument_id,
+                    order: spec.order_id,
+                    side: "opposite",
+                    worst,
+                    limit,
+                }),
+                (None, None, _) => {}
+            }
+        }
+        for list in [&mut accounts, &mut books, &mut orders] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let mut reads: Vec<CrossingRead> = merged
+            .into_iter()
+            .map(|((book, side), (worst, limit))| CrossingRead {
+                book: Some(book),
+                order: None,
+                side,
+                worst,
+                limit,
+            })
+            .collect();
+        reads.extend(by_order);
+        Prefetch {
+            game_id,
+            accounts,
+            books,
+            orders,
+            reads,
+            new_orders,
+        }
+    }
+
+    /// `SELECT * FROM ex_prefetch(...);` (PostgreSQL).
+    fn call(&self) -> String {
+        let ints = |v: &[i64]| int_array(v.iter().map(|&x| Some(x)));
+        let reads = &self.reads;
+        format!(
+            "SELECT * FROM ex_prefetch({}, {}, {}, {}, {}, {}, {}, {}, {}, {});",
+            self.game_id,
+            ints(&self.accounts),
+            ints(&self.books),
+            ints(&self.orders),
+            int_array(reads.iter().map(|r| r.book)),
+            int_array(reads.iter().map(|r| r.order)),
+            text_array(reads.iter().map(|r| r.side)),
+            int_array(reads.iter().map(|r| Some(r.worst))),
+            int_array(reads.iter().map(|r| Some(r.limit))),
+            self.new_orders,
+        )
+    }
+
+    /// The same reads on SQLite, where the write lock is already held: one statement giving
+    /// one row, each column a JSON list of rows of one kind of `ex_prefetch` (as in
+    /// [`load_script`]), with the ids as the last order's and the last trade's. Lists are
+    /// bound as JSON texts and the crossing reads fill slots whose number is rounded up to a
+    /// power of two (unused ones read nothing), so the text takes a handful of shapes and
+    /// stays prepared.
+    fn sqlite(&self, sql: &mut Sql) -> Result<(), StoreError> {
+        let list = |sql: &mut Sql, v: &[i64]| -> Result<String, StoreError> {
+            let v = sql.text_value(&json_list(&v)?);
+            Ok(format!("(SELECT value FROM json_each({v}))"))
+        };
+        let game = sql.int(self.game_id);
+        let mut cols = vec![json_rows(
+            "game",
+            "g.id, g.starting_cash, g.initial_margin_bp, g.maint_long_bp, g.maint_short_bp, \
+             g.borrow_fee_bp_day, g.fee_bp, g.collar_bp, \
+             (SELECT a.id FROM ex_accounts a WHERE a.game_id = g.id AND a.is_house = 1), NULL",
+            "g.name, g.status, g.stp_default",
+            &format!("FROM ex_games g WHERE g.id = {game}"),
+            "",
+        )];
+        let (books, orders) = (list(sql, &self.books)?, list(sql, &self.orders)?);
+        cols.push(json_rows(
+            "books",
+            "i.id, i.game_id, i.tick, i.shares_issued, i.last_price, i.next_priority",
+            "i.symbol, i.name, i.profile",
+            &format!(
+                "FROM ex_instruments i WHERE i.id IN (SELECT value FROM {books} \
+                 UNION SELECT instrument_id FROM ex_orders WHERE id IN {orders})"
+            ),
+            "",
+        ));
+        let accounts = list(sql, &self.accounts)?;
+        cols.push(json_rows(
+            "accounts",
+            "cash, id",
+            "",
+            &format!("FROM ex_accounts WHERE id IN {accounts}"),
+            "",
+        ));
+        let accounts = list(sql, &self.accounts)?;
+        cols.push(json_rows(
+            "holdings",
+            "p.instrument_id, p.qty, i.last_price, p.account_id",
+            "",
+            &format!(
+                "FROM ex_positions p JOIN ex_instruments i ON i.id = p.instrument_id \
+                 WHERE p.account_id IN {accounts} AND p.qty <> 0"
+            ),
+            "",
+        ));
+        let accounts = list(sql, &self.accounts)?;
+        cols.push(json_rows(
+            "open_orders",
+            "instrument_id, q, v, account_id",
+            "intent",
+            &format!(
+                "FROM (SELECT o.account_id, o.instrument_id, SUM(o.qty - o.filled) AS q, \
+                     SUM((o.qty - o.filled) * COALESCE(o.price, 0)) AS v, o.intent \
+                 FROM ex_orders o WHERE o.account_id IN {accounts} AND o.status = 'open' \
+                 GROUP BY o.account_id, o.instrument_id, o.intent)"
+            ),
+            "",
+        ));
+        let orders = list(sql, &self.orders)?;
+        cols.push(json_rows(
+            "orders",
+            ORDER_NUMBERS,
+            ORDER_WORDS,
+            &format!("FROM ex_orders o WHERE o.id IN {orders}"),
+            "",
+        ));
+        cols.push("(SELECT COALESCE(MAX(id), 0) FROM ex_orders) AS last_order".into());
+        cols.push("(SELECT COALESCE(MAX(id), 0) FROM ex_trades) AS last_trade".into());
+        for slot in 0..prefetch_slots(self.reads.len()) {
+            let (book, order, side, worst, limit) = match self.reads.get(slot) {
+                Some(r) => (r.book, r.order, Some(r.side), r.worst, r.limit),
+                None => (None, None, None, 0, 0),
+            };
+            let request = format!(", {}", slot + 1);
+            cols.extend(crossing_columns(
+                sql,
+                CrossingSql {
+                    name: &format!("c{slot}"),
+                    book,
+                    order,
+                    side,
+                    worst,
+                    limit,
+                    extra: &request,
+                    words: "intent",
+                },
+            ));
+        }
+        sql.push(&format!("SELECT {};", cols.join(", ")));
+        Ok(())
+    }
+
+    /// The kind and fields of every row the statement of [`Prefetch::sqlite`] gave, in the
+    /// order [`Mirror::from_rows`] takes them, and the last order's and trade's ids.
+    fn sqlite_rows(&self, row: &AnyRow) -> Result<(Vec<(i64, JsonFields)>, i64), StoreError> {
+        let mut rows = Vec::new();
+        let list = |col: &str| -> Result<Vec<JsonFields>, StoreError> {
+            let text: Option<String> = row.try_get(col)?;
+            match text {
+                Some(t) => serde_json::from_str(&t).map_err(|e| corrupt(col, &e.to_string())),
+                None => Ok(Vec::new()),
+            }
+        };
+        for (col, kind) in [
+            ("game", 0),
+            ("books", 1),
+            ("accounts", 2),
+            ("holdings", 3),
+            ("open_orders", 4),
+        ] {
+            rows.extend(list(col)?.into_iter().map(|f| (kind, f)));
+        }
+        // Each crossing read's book and side, where it names an order: that order's.
+        let orders = list("orders")?;
+        let mut placed: std::collections::HashMap<i64, (i64, String)> = Default::default();
+        for f in &orders {
+            placed.insert(f.num(1)?, (f.num(2)?, f.word(1)?));
+        }
+        rows.extend(orders.into_iter().map(|f| (5, f)));
+        for slot in 0..prefetch_slots(self.reads.len()) {
+            for this in ["sell", "buy"] {
+                rows.extend(
+                    list(&format!("c{slot}{this}s"))?
+                        .into_iter()
+                        .map(|f| (6, f)),
+                );
+            }
+        }
+        for (i, r) in self.reads.iter().enumerate() {
+            let of_order = r.order.and_then(|id| placed.get(&id));
+            let book = r.book.or(of_order.map(|o| o.0));
+            let side = match r.side {
+                "opposite" => of_order.map(|o| if o.1 == "buy" { "sell" } else { "buy" }),
+                named => Some(named),
+            };
+            rows.push((
+                7,
+                JsonFields(
+                    vec![Some(i as i64 + 1), book, Some(r.worst), Some(r.limit)],
+                    vec![side.map(str::to_string)],
+                ),
+            ));
+        }
+        let last_order: i64 = row.try_get("last_order")?;
+        let last_trade: i64 = row.try_get("last_trade")?;
+        for k in 1..=self.new_orders {
+            rows.push((8, JsonFields(vec![Some(last_order + k as i64)], Vec::new())));
+        }
+        Ok((rows, last_trade))
+    }
+}
+
+/// The crossing-read slots of a SQLite prefetch for `reads` reads.
+fn prefetch_slots(reads: usize) -> usize {
+    reads.max(1).next_power_of_two()
 }
 
 /// A planned batch's picture of what it locked, from the rows of its `ex_prefetch` (rows of
@@ -245,82 +524,17 @@ fn prefetched(game_id: i64, rows: &[AnyRow]) -> Result<Box<Mirror>, StoreError> 
     Ok(Box::new(Mirror::from_rows(game_id, kinds)?))
 }
 
-/// `SELECT * FROM ex_prefetch(...);` for the loads `plan` (PostgreSQL). Crossing reads on the
-/// same side of the same book are merged into one, as deep as the deepest and as far as the
-/// widest price of them.
-fn prefetch_call(game_id: i64, plan: &[LoadSpec]) -> String {
-    let mut accounts = Vec::new();
-    let mut books = Vec::new();
-    let mut orders = Vec::new();
-    let mut merged: std::collections::BTreeMap<(i64, &'static str), (i64, i64)> =
-        Default::default();
-    // Crossing reads that name an order, not a book.
-    let mut by_order: Vec<CrossingRead> = Vec::new();
-    let mut new_orders = 0;
-    for spec in plan {
-        accounts.extend(spec.lock_account);
-        accounts.extend(spec.view_account);
-        books.extend(spec.instrument_id);
-        orders.extend(spec.order_id);
-        new_orders += i32::from(spec.new_order);
-        match (spec.crossing, spec.order_crossing, spec.instrument_id) {
-            (Some(c), _, Some(book)) => {
-                let slot = merged
-                    .entry((book, c.side.as_str()))
-                    .or_insert((c.worst, c.limit));
-                slot.0 = match c.side {
-                    // Asks cross up to the highest worst price, bids down to the lowest.
-                    Side::Sell => slot.0.max(c.worst),
-                    Side::Buy => slot.0.min(c.worst),
-                };
-                slot.1 = slot.1.max(c.limit);
-            }
-            (Some(c), _, None) => by_order.push(CrossingRead {
-                book: None,
-                order: spec.order_id,
-                side: c.side.as_str(),
-                worst: c.worst,
-                limit: c.limit,
-            }),
-            (None, Some((worst, limit)), _) => by_order.push(CrossingRead {
-                book: spec.instrument_id,
-                order: spec.order_id,
-                side: "opposite",
-                worst,
-                limit,
-            }),
-            (None, None, _) => {}
-        }
-    }
-    accounts.sort_unstable();
-    accounts.dedup();
-    books.sort_unstable();
-    books.dedup();
-    orders.sort_unstable();
-    orders.dedup();
-    let mut reads: Vec<CrossingRead> = merged
-        .into_iter()
-        .map(|((book, side), (worst, limit))| CrossingRead {
-            book: Some(book),
-            order: None,
-            side,
-            worst,
-            limit,
-        })
-        .collect();
-    reads.extend(by_order);
-    let ints = |v: &[i64]| int_array(v.iter().map(|&x| Some(x)));
-    format!(
-        "SELECT * FROM ex_prefetch({game_id}, {}, {}, {}, {}, {}, {}, {}, {}, {new_orders});",
-        ints(&accounts),
-        ints(&books),
-        ints(&orders),
-        int_array(reads.iter().map(|r| r.book)),
-        int_array(reads.iter().map(|r| r.order)),
-        text_array(reads.iter().map(|r| r.side)),
-        int_array(reads.iter().map(|r| Some(r.worst))),
-        int_array(reads.iter().map(|r| Some(r.limit))),
-    )
+/// The same from the row of a SQLite prefetch (the last row of the trip).
+fn prefetched_sqlite(prefetch: &Prefetch, rows: &[AnyRow]) -> Result<Box<Mirror>, StoreError> {
+    let row = rows
+        .iter()
+        .rev()
+        .find(|r| r.columns().len() > 1)
+        .ok_or_else(|| corrupt("prefetch", "no row"))?;
+    let (kinds, last_trade) = prefetch.sqlite_rows(row)?;
+    let mut mirror = Mirror::from_rows(prefetch.game_id, kinds.iter().map(|(k, f)| (*k, f)))?;
+    mirror.last_trade = Some(last_trade);
+    Ok(Box::new(mirror))
 }
 
 /// `SELECT * FROM ex_load(...);` for PostgreSQL.
@@ -354,21 +568,8 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         (None, Some((worst, limit))) => (Some("opposite"), worst, limit),
         (None, None) => (None, 0, 0),
     };
-    // The book: the one asked for, or the order's.
-    let book = |sql: &mut Sql| {
-        let (i, o) = (sql.opt(spec.instrument_id), sql.opt(spec.order_id));
-        format!("COALESCE({i}, (SELECT instrument_id FROM ex_orders WHERE id = {o}))")
-    };
-    // A column of load rows of kind `name`: `n` and `t` are their values, `rest` the query,
-    // `order` the list's order (the aggregate's own ORDER BY) if it matters.
-    let rows = |name: &str, n: &str, t: &str, rest: &str, order: &str| {
-        format!(
-            "(SELECT json_group_array(json_array(json_array({n}), json_array({t})){order}) \
-             {rest}) AS {name}"
-        )
-    };
     let (new, game) = (sql.int(i64::from(spec.new_order)), sql.int(spec.game_id));
-    let mut cols = vec![rows(
+    let mut cols = vec![json_rows(
         "game",
         &format!(
             "g.id, g.starting_cash, g.initial_margin_bp, g.maint_long_bp, g.maint_short_bp, \
@@ -380,8 +581,8 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         &format!("FROM ex_games g WHERE g.id = {game}"),
         "",
     )];
-    let b = book(sql);
-    cols.push(rows(
+    let b = book_of(sql, spec.instrument_id, spec.order_id);
+    cols.push(json_rows(
         "book",
         "i.id, i.game_id, i.tick, i.shares_issued, i.last_price, i.next_priority, \
          (SELECT COALESCE(MAX(id), 0) FROM ex_trades)",
@@ -390,7 +591,7 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         "",
     ));
     let a = sql.opt(spec.view_account);
-    cols.push(rows(
+    cols.push(json_rows(
         "cash",
         "cash",
         "",
@@ -398,7 +599,7 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         "",
     ));
     let a = sql.opt(spec.view_account);
-    cols.push(rows(
+    cols.push(json_rows(
         "holdings",
         "p.instrument_id, p.qty, i.last_price",
         "",
@@ -409,7 +610,7 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         "",
     ));
     let a = sql.opt(spec.view_account);
-    cols.push(rows(
+    cols.push(json_rows(
         "open_orders",
         "instrument_id, q, v",
         "intent",
@@ -422,46 +623,95 @@ fn load_script(sql: &mut Sql, spec: &LoadSpec) {
         "",
     ));
     let o = sql.opt(spec.order_id);
-    cols.push(rows(
+    cols.push(json_rows(
         "ord",
-        "o.id, o.instrument_id, o.account_id, o.price, o.qty, o.filled, o.priority, \
-         o.created_at",
-        "o.side, o.intent, o.tif, o.status",
+        ORDER_NUMBERS,
+        ORDER_WORDS,
         &format!("FROM ex_orders o WHERE o.id = {o}"),
         "",
     ));
-    // One query per side, so each walks the book's partial index in its own direction and
-    // stops at the limit; the other side's stops at its constant test before reading anything.
-    for (this, cmp, order) in [
+    cols.extend(crossing_columns(
+        sql,
+        CrossingSql {
+            name: "",
+            book: spec.instrument_id,
+            order: spec.order_id,
+            side,
+            worst,
+            limit,
+            extra: "",
+            words: "",
+        },
+    ));
+    sql.push(&format!("SELECT {};", cols.join(", ")));
+}
+
+/// The values of an order row (`o`) in a load row of kind 5: numbers, then words.
+const ORDER_NUMBERS: &str =
+    "o.id, o.instrument_id, o.account_id, o.price, o.qty, o.filled, o.priority, o.created_at";
+const ORDER_WORDS: &str = "o.side, o.intent, o.tif, o.status";
+
+/// A column of load rows of kind `name` (SQLite): `n` and `t` are their values, `rest` the
+/// query, `order` the list's order (the aggregate's own ORDER BY) if it matters.
+fn json_rows(name: &str, n: &str, t: &str, rest: &str, order: &str) -> String {
+    format!(
+        "(SELECT json_group_array(json_array(json_array({n}), json_array({t})){order}) \
+         {rest}) AS {name}"
+    )
+}
+
+/// The book `book`, or the book of the order `order` (SQLite).
+fn book_of(sql: &mut Sql, book: Option<i64>, order: Option<i64>) -> String {
+    let (b, o) = (sql.opt(book), sql.opt(order));
+    format!("COALESCE({b}, (SELECT instrument_id FROM ex_orders WHERE id = {o}))")
+}
+
+/// One crossing read for SQLite: up to `limit` open orders at `worst` or better on `side`
+/// (`buy`, `sell`, or `opposite` the side of `order`) of `book` (or of `order`'s book), each
+/// row's numbers followed by `extra`.
+struct CrossingSql<'a> {
+    name: &'a str,
+    book: Option<i64>,
+    order: Option<i64>,
+    side: Option<&'a str>,
+    worst: i64,
+    limit: i64,
+    /// More numbers and the words of each row.
+    extra: &'a str,
+    words: &'a str,
+}
+
+/// The two columns of a crossing read, `{name}sells` and `{name}buys`: one query per side, so
+/// each walks the book's partial index in its own direction and stops at the limit; the other
+/// side's stops at its constant test before reading anything (as does every query of a read
+/// with no side).
+fn crossing_columns(sql: &mut Sql, c: CrossingSql) -> [String; 2] {
+    [
         ("sell", "<=", "price ASC, priority ASC"),
         ("buy", ">=", "price DESC, priority ASC"),
-    ] {
-        let (s1, o, s2) = (
-            sql.opt_text(side),
-            sql.opt(spec.order_id),
-            sql.opt_text(side),
-        );
+    ]
+    .map(|(this, cmp, order)| {
+        let (s1, o, s2) = (sql.opt_text(c.side), sql.opt(c.order), sql.opt_text(c.side));
         let wanted = format!(
             "CASE WHEN {s1} = 'opposite' THEN (SELECT CASE side WHEN 'buy' THEN 'sell' \
              ELSE 'buy' END FROM ex_orders WHERE id = {o}) ELSE {s2} END"
         );
-        let b = book(sql);
-        let (w, l) = (sql.int(worst), sql.int(limit));
-        cols.push(rows(
-            &format!("{this}s"),
-            "id, account_id, price, priority, open_qty",
-            "",
+        let b = book_of(sql, c.book, c.order);
+        let (w, l) = (sql.int(c.worst), sql.int(c.limit));
+        json_rows(
+            &format!("{}{this}s", c.name),
+            &format!("id, account_id, price, priority, open_qty{}", c.extra),
+            c.words,
             &format!(
                 "FROM (SELECT o.id, o.account_id, o.price, o.priority, \
-                     o.qty - o.filled AS open_qty \
+                     o.qty - o.filled AS open_qty, o.intent \
                  FROM ex_orders o WHERE ({wanted}) = '{this}' AND o.instrument_id = {b} \
                  AND o.side = '{this}' AND o.status = 'open' AND o.price {cmp} {w} \
                  ORDER BY {order} LIMIT {l})"
             ),
             &format!(" ORDER BY {order}"),
-        ));
-    }
-    sql.push(&format!("SELECT {};", cols.join(", ")));
+        )
+    })
 }
 
 /// The values of one load row: `n(1)..n(10)` and `t(1)..t(4)` as in `ex_load`'s columns.
@@ -653,4 +903,96 @@ fn finish(mut loaded: Loaded, mut view: AccountView) -> Loaded {
         .sort_by_key(|o| (o.instrument_id, o.intent.as_str()));
     loaded.view = Some(view);
     loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(account: i64, book: i64, side: Side, worst: i64) -> LoadSpec {
+        LoadSpec {
+            game_id: 1,
+            instrument_id: Some(book),
+            lock_account: Some(account),
+            view_account: Some(account),
+            new_order: true,
+            crossing: Some(Crossing {
+                side,
+                worst,
+                limit: 8,
+            }),
+            ..LoadSpec::default()
+        }
+    }
+
+    fn replace(account: i64, order: i64) -> LoadSpec {
+        LoadSpec {
+            game_id: 1,
+            lock_account: Some(account),
+            view_account: Some(account),
+            order_id: Some(order),
+            order_crossing: Some((100, 4)),
+            ..LoadSpec::default()
+        }
+    }
+
+    fn sqlite_text(plan: &[LoadSpec]) -> String {
+        let mut sql = Sql::new(Backend::Sqlite);
+        Prefetch::of(1, plan).sqlite(&mut sql).unwrap();
+        sql.into_parts().unwrap().0
+    }
+
+    #[test]
+    fn a_prefetch_merges_the_crossing_reads_of_one_book_side() {
+        let p = Prefetch::of(
+            1,
+            &[
+                place(5, 2, Side::Sell, 101),
+                place(6, 2, Side::Sell, 104),
+                place(5, 2, Side::Buy, 97),
+                replace(6, 40),
+            ],
+        );
+        assert_eq!(
+            (p.accounts, p.books, p.orders),
+            (vec![5, 6], vec![2], vec![40])
+        );
+        assert_eq!(p.new_orders, 3);
+        let reads: Vec<_> = p
+            .reads
+            .iter()
+            .map(|r| (r.book, r.order, r.side, r.worst, r.limit))
+            .collect();
+        assert_eq!(
+            reads,
+            [
+                (Some(2), None, "buy", 97, 8),
+                (Some(2), None, "sell", 104, 8),
+                (None, Some(40), "opposite", 100, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sqlite_prefetch_takes_one_text_per_power_of_two_of_reads() {
+        // Three and four reads fill four slots: the same text whatever the lists hold.
+        let three = [
+            place(5, 2, Side::Sell, 101),
+            place(5, 3, Side::Sell, 101),
+            replace(6, 40),
+        ];
+        let four = [
+            place(7, 2, Side::Sell, 101),
+            place(8, 3, Side::Buy, 90),
+            place(9, 4, Side::Buy, 90),
+            replace(6, 41),
+        ];
+        assert_eq!(sqlite_text(&three), sqlite_text(&four));
+        assert_ne!(sqlite_text(&three[..1]), sqlite_text(&three));
+        assert_eq!(
+            (1..=9).map(prefetch_slots).collect::<Vec<_>>(),
+            [1, 2, 4, 4, 8, 8, 8, 8, 16]
+        );
+        assert_eq!(prefetch_slots(0), 1);
+    }
 }

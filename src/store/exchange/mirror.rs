@@ -1,8 +1,9 @@
 //! What an order writer's batch holds locked, kept in memory for the length of the batch, so
-//! that its orders are decided without a read each (PostgreSQL).
+//! that its orders are decided without a read each.
 //!
 //! A batch begun with [`super::WriteTx::begin_planned`] takes all its locks and reads, in one
-//! call (`ex_prefetch`, migration 0012), everything its orders will ask for: the game, the
+//! trip (PostgreSQL: `ex_prefetch`, migration 0012; SQLite: one statement under the write
+//! lock, `sqlite_prefetch` in [`super::load`]), everything its orders will ask for: the game, the
 //! books, the accounts' cash, holdings and open orders, the orders named and the first
 //! crossing orders of each book side. While the batch holds the locks nobody else changes a
 //! book, so this picture stays true if every write of the batch is applied to it
@@ -170,6 +171,10 @@ pub(crate) struct Mirror {
     queues: HashMap<(i64, Side), Option<Queue>>,
     /// Ids for new orders, handed out by the prefetch.
     ids: VecDeque<i64>,
+    /// SQLite: the last trade id written, the batch's included (new trades take the next
+    /// ones, see [`IdHint::trade_base`]). `None` on PostgreSQL, whose trade ids are
+    /// placeholders until written.
+    pub(super) last_trade: Option<i64>,
     /// Reads answered from memory, and reads left to the database.
     pub(crate) answered: u64,
     pub(crate) declined: u64,
@@ -351,7 +356,7 @@ impl Mirror {
             book,
             hint: IdHint {
                 next_order,
-                trade_base: 0,
+                trade_base: self.last_trade.unwrap_or(0),
             },
             view,
             order,
@@ -405,9 +410,21 @@ impl Mirror {
         })
     }
 
+    /// An id for a new order that an order read from the database takes (SQLite, whose
+    /// database hands out the next free id, which may be one the prefetch handed out already),
+    /// if the prefetch's ids are not used up.
+    pub(crate) fn take_id(&mut self) -> Option<i64> {
+        self.ids.pop_front()
+    }
+
     /// Takes in what one order of the batch writes (at `now`, as the write is stamped).
     pub(crate) fn apply(&mut self, w: &BookWrite, now: i64) {
         let instrument = w.instrument_id;
+        if let Some(last) = self.last_trade.as_mut() {
+            for t in &w.trades {
+                *last = (*last).max(t.id);
+            }
+        }
         if let Some((last, next)) = w.book {
             if let Some(book) = self.books.get_mut(&instrument) {
                 book.instrument.last_price = last;

@@ -11,12 +11,16 @@
 //! writes instead and sends them together, netted, to `ex_write_batch` (migration 0013; see
 //! `Netted`). On SQLite the rows go as a script of statements with
 //! bound values ([`Sql`]), so a write of the same shape has the same text and stays prepared;
-//! the trade ids were handed out by the load.
+//! the trade ids were handed out by the load. A planned batch's netted writes go there as one
+//! statement per table, each reading its rows from one bound JSON list, a text the same for
+//! every batch (`Netted::sqlite`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::sql::{int_array, literal, opt_text_array, quote, text_array, text_literal, Sql};
+use super::sql::{
+    int_array, json_list, literal, opt_text_array, quote, text_array, text_literal, Sql,
+};
 use super::{LedgerEntry, WriteTx};
 use crate::exchange::model::{Intent, NewEvent, OrderStatus, Side, TimeInForce};
 use crate::store::{now_ms, Backend, StoreError};
@@ -127,8 +131,7 @@ impl WriteTx {
         };
         match self.backend {
             // A planned batch keeps its writes until something is sent that could read them
-            // or commit, and then writes them all with one `ex_write_batch`
-            // ([`WriteTx::stage_unsent`]).
+            // or commit, and then writes them all, netted ([`WriteTx::stage_unsent`]).
             Backend::Postgres if planned => self.unsent.push(w.clone()),
             Backend::Postgres => {
                 let link = self.link();
@@ -137,8 +140,12 @@ impl WriteTx {
                 link.stage(sql, Some(w.trades.len()));
             }
             Backend::Sqlite => {
-                let sql = sqlite_script(w, now);
-                self.link().stage(sql, None);
+                if planned {
+                    self.unsent.push(w.clone());
+                } else {
+                    let sql = sqlite_script(w, now);
+                    self.link().stage(sql, None);
+                }
                 self.written.push(w.trades.iter().map(|t| t.id).collect());
             }
         }
@@ -149,32 +156,41 @@ impl WriteTx {
     }
 
     /// Stages the writes a planned batch kept since this was last called (see
-    /// [`WriteTx::write_book`]) as one `ex_write_batch`, before anything is sent that could
-    /// read them or commit.
-    pub(crate) fn stage_unsent(&mut self) {
+    /// [`WriteTx::write_book`]), netted, before anything is sent that could read them or
+    /// commit: on PostgreSQL as one `ex_write_batch`, on SQLite as one script of a statement
+    /// per table whose text is the same for every batch.
+    pub(crate) fn stage_unsent(&mut self) -> Result<(), StoreError> {
         if self.unsent.is_empty() {
-            return;
+            return Ok(());
         }
         let writes = std::mem::take(&mut self.unsent);
         let now = self.batch_now.unwrap_or_else(now_ms);
+        let backend = self.backend;
         let link = self.link();
         let mut sql = link.sql();
-        if let [w] = writes.as_slice() {
+        match (backend, writes.as_slice()) {
             // One order alone: `ex_write`'s ten arguments fewer cost less to send and plan
             // (measured: a lone order through the writer a fifth slower with the batch call).
-            sql.push(&ex_write_call(w, now));
-            link.stage(sql, Some(w.trades.len()));
-        } else {
-            let netted = Netted::of(&writes);
-            sql.push(&netted.call(now));
-            link.stage(sql, netted.counts);
+            (Backend::Postgres, [w]) => {
+                sql.push(&ex_write_call(w, now));
+                link.stage(sql, Some(w.trades.len()));
+            }
+            (Backend::Postgres, _) => {
+                let netted = Netted::of(&writes, true);
+                sql.push(&netted.call(now));
+                link.stage(sql, netted.counts);
+            }
+            // Trade ids are real on SQLite: staged with nothing to read back.
+            (Backend::Sqlite, [w]) => link.stage(sqlite_script(w, now), None),
+            (Backend::Sqlite, _) => link.stage(Netted::of(&writes, false).sqlite(now)?, None),
         }
+        Ok(())
     }
 }
 
 /// A planned batch's writes netted so that each row is written once, for PostgreSQL's
-/// `ex_write_batch` (migration 0013): the same rows, cash and shares as writing them one
-/// after the other.
+/// `ex_write_batch` (migration 0013) or SQLite's script ([`Netted::sqlite`]): the same rows,
+/// cash and shares as writing them one after the other.
 #[derive(Debug, Default)]
 struct Netted {
     /// Orders placed or replaced in the batch, as they stand at its end: (game, book, row).
@@ -199,13 +215,18 @@ struct Netted {
 }
 
 impl Netted {
-    fn of(writes: &[BookWrite]) -> Netted {
+    /// `placeholders`: each write names its trades `1..=k` (PostgreSQL), which here become
+    /// positions after the batch's earlier trades; otherwise trade ids are real (SQLite).
+    fn of(writes: &[BookWrite], placeholders: bool) -> Netted {
         let mut n = Netted::default();
         let mut shares = Vec::new();
         let mut cash = Vec::new();
         for w in writes {
-            // Each write names its trades 1..=k; here they follow the batch's earlier ones.
-            let offset = n.trades.len() as i64;
+            let offset = if placeholders {
+                n.trades.len() as i64
+            } else {
+                0
+            };
             let shift = |t: Option<i64>| t.map(|t| t + offset);
             if let Some(o) = &w.order {
                 match n.rows.get_mut(&o.id) {
@@ -325,6 +346,177 @@ impl Netted {
         push_events(&mut s, self.events.iter().map(|e| &e.1));
         s.push_str(");");
         s
+    }
+
+    /// The same writes for SQLite: one statement per table, each taking its rows as one
+    /// bound JSON list (read with `json_each`, inserted in list order), in the order a lone
+    /// write runs them (orders before the trades that name them, fills before cancels). The
+    /// text is the same for every batch, so it stays prepared; a table with no rows costs
+    /// an empty statement.
+    fn sqlite(&self, now: i64) -> Result<Sql, StoreError> {
+        let mut s = Sql::new(Backend::Sqlite);
+        let (placed, replaced): (Vec<_>, Vec<_>) =
+            self.rows.values().partition(|(_, _, o)| o.insert);
+        let placed: Vec<_> = placed
+            .iter()
+            .map(|(game, book, o)| {
+                (
+                    o.id,
+                    game,
+                    book,
+                    o.account_id,
+                    o.intent.side().as_str(),
+                    o.intent.as_str(),
+                    kind(o),
+                    o.tif.as_str(),
+                    o.price,
+                    o.qty,
+                    o.filled,
+                    o.status.as_str(),
+                    o.reason,
+                    o.priority,
+                )
+            })
+            .collect();
+        let (t1, t2, rows) = (s.int(now), s.int(now), s.text_value(&json_list(&placed)?));
+        s.push(&format!(
+            "INSERT INTO ex_orders (id, game_id, instrument_id, account_id, side, intent, kind, \
+                 tif, price, qty, filled, status, reason, priority, created_at, updated_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                 value ->> 5, value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, \
+                 value ->> 11, value ->> 12, value ->> 13, {t1}, {t2} \
+             FROM json_each({rows}) ORDER BY key;"
+        ));
+        let replaced: Vec<_> = replaced
+            .iter()
+            .map(|(_, _, o)| {
+                (
+                    o.id,
+                    o.price,
+                    o.qty,
+                    o.filled,
+                    o.status.as_str(),
+                    o.reason,
+                    o.priority,
+                )
+            })
+            .collect();
+        let (t, rows) = (s.int(now), s.text_value(&json_list(&replaced)?));
+        s.push(&format!(
+            "UPDATE ex_orders SET price = j.value ->> 1, qty = j.value ->> 2, \
+                 filled = j.value ->> 3, status = j.value ->> 4, reason = j.value ->> 5, \
+                 priority = j.value ->> 6, updated_at = {t} \
+             FROM json_each({rows}) AS j WHERE ex_orders.id = j.value ->> 0;"
+        ));
+        let fills: Vec<_> = self.fills.iter().collect();
+        let (t, rows) = (s.int(now), s.text_value(&json_list(&fills)?));
+        s.push(&format!(
+            "UPDATE ex_orders SET filled = filled + (j.value ->> 1), \
+                 status = CASE WHEN filled + (j.value ->> 1) >= qty THEN 'filled' \
+                     ELSE status END, updated_at = {t} \
+             FROM json_each({rows}) AS j WHERE ex_orders.id = j.value ->> 0;"
+        ));
+        let cancels: Vec<_> = self.cancels.iter().collect();
+        let (t, rows) = (s.int(now), s.text_value(&json_list(&cancels)?));
+        s.push(&format!(
+            "UPDATE ex_orders SET status = 'cancelled', reason = j.value ->> 1, \
+                 updated_at = {t} \
+             FROM json_each({rows}) AS j \
+             WHERE ex_orders.id = j.value ->> 0 AND ex_orders.status = 'open';"
+        ));
+        let books: Vec<_> = self.books.iter().map(|(i, (l, n))| (i, l, n)).collect();
+        let rows = s.text_value(&json_list(&books)?);
+        s.push(&format!(
+            "UPDATE ex_instruments SET last_price = j.value ->> 1, \
+                 next_priority = j.value ->> 2 \
+             FROM json_each({rows}) AS j WHERE ex_instruments.id = j.value ->> 0;"
+        ));
+        let trades: Vec<_> = self
+            .trades
+            .iter()
+            .map(|(game, book, t)| {
+                (
+                    t.id,
+                    game,
+                    book,
+                    t.price,
+                    t.qty,
+                    t.buy_order_id,
+                    t.sell_order_id,
+                    t.taker_side.as_str(),
+                )
+            })
+            .collect();
+        let (t, rows) = (s.int(now), s.text_value(&json_list(&trades)?));
+        s.push(&format!(
+            "INSERT INTO ex_trades (id, game_id, instrument_id, price, qty, buy_order_id, \
+                 sell_order_id, taker_side, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                 value ->> 5, value ->> 6, value ->> 7, {t} \
+             FROM json_each({rows}) ORDER BY key;"
+        ));
+        let shares: Vec<_> = self.shares.iter().map(|&((a, i), d)| (a, i, d)).collect();
+        let rows = s.text_value(&json_list(&shares)?);
+        s.push(&format!(
+            "INSERT INTO ex_positions (account_id, instrument_id, qty) \
+             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each({rows}) WHERE true \
+             ON CONFLICT (account_id, instrument_id) \
+             DO UPDATE SET qty = ex_positions.qty + excluded.qty;"
+        ));
+        let rows = s.text_value(&json_list(&self.cash)?);
+        s.push(&format!(
+            "UPDATE ex_accounts SET cash = cash + (j.value ->> 1) \
+             FROM json_each({rows}) AS j WHERE ex_accounts.id = j.value ->> 0;"
+        ));
+        let ledger: Vec<_> = self
+            .ledger
+            .iter()
+            .map(|(game, l)| {
+                (
+                    game,
+                    l.account_id,
+                    l.instrument_id,
+                    l.cash_delta,
+                    l.share_delta,
+                    l.reason.as_str(),
+                    l.trade_id,
+                )
+            })
+            .collect();
+        let (t, rows) = (s.int(now), s.text_value(&json_list(&ledger)?));
+        s.push(&format!(
+            "INSERT INTO ex_ledger (game_id, account_id, instrument_id, cash_delta, \
+                 share_delta, reason, trade_id, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                 value ->> 5, value ->> 6, {t} \
+             FROM json_each({rows}) ORDER BY key;"
+        ));
+        let events: Vec<_> = self
+            .events
+            .iter()
+            .map(|(game, e)| {
+                (
+                    game,
+                    e.kind.as_str(),
+                    e.account_id,
+                    e.instrument_id,
+                    e.order_id,
+                    e.trade_id,
+                    e.price,
+                    e.qty,
+                    e.detail.as_str(),
+                )
+            })
+            .collect();
+        let (t, rows) = (s.int(now), s.text_value(&json_list(&events)?));
+        s.push(&format!(
+            "INSERT INTO ex_events (game_id, kind, account_id, instrument_id, order_id, \
+                 trade_id, price, qty, detail, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                 value ->> 5, value ->> 6, value ->> 7, value ->> 8, {t} \
+             FROM json_each({rows}) ORDER BY key;"
+        ));
+        Ok(s)
     }
 }
 
@@ -747,7 +939,8 @@ mod tests {
         w6.cancels = vec![(13, "user")];
         let mut w7 = BookWrite::empty(1, 2);
         w7.cancels = vec![(6, "user")];
-        let n = Netted::of(&[w1, w2, w3, w4, w5, w6, w7]);
+        let writes = [w1, w2, w3, w4, w5, w6, w7];
+        let n = Netted::of(&writes, true);
 
         let row = |id: i64| &n.rows[&id].2;
         assert_eq!((row(10).filled, row(10).status), (6, OrderStatus::Filled));
@@ -775,6 +968,32 @@ mod tests {
         let call = n.call(99);
         assert!(call.starts_with("SELECT * FROM ex_write_batch(99, '{10,11,12,13}'::int8[]"));
         assert!(call.ends_with(");"));
+
+        // SQLite's trade ids are real: nothing is shifted.
+        let real = Netted::of(&writes, false);
+        assert_eq!(real.ledger[0].1.trade_id, Some(2));
+        assert_eq!(real.events[0].1.trade_id, Some(1));
+    }
+
+    #[test]
+    fn sqlite_writes_a_batch_of_any_size_with_one_text() {
+        let mut one = BookWrite::empty(1, 2);
+        one.order = Some(order(10, true, 6));
+        let mut other = BookWrite::empty(1, 3);
+        other.order = Some(order(11, true, 5));
+        other.trades = vec![trade(10, 11, 5)];
+        other.maker_fills = vec![(10, 5)];
+        other.cancels = vec![(4, "self_trade")];
+        other.shares = vec![(7, 3, 5), (8, 3, -5)];
+        other.cash = vec![(7, -500), (8, 500)];
+        let small = Netted::of(std::slice::from_ref(&one), false);
+        let large = Netted::of(&[one, other.clone(), other], false);
+        let (a, a_args) = small.sqlite(1).unwrap().into_parts().unwrap();
+        let (b, b_args) = large.sqlite(2).unwrap().into_parts().unwrap();
+        assert_eq!(a, b);
+        assert!(a_args.is_some() && b_args.is_some());
+        // One statement per table, each reading one JSON list.
+        assert_eq!(a.matches("json_each(?)").count(), 10);
     }
 
     #[test]

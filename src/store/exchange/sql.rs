@@ -145,6 +145,11 @@ pub fn text_array<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     opt_text_array(items.into_iter().map(Some))
 }
 
+/// Rows as a JSON list (a tuple is a list), for SQLite's `json_each`.
+pub fn json_list(rows: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Sqlx(sqlx::Error::Encode(e.into())))
+}
+
 /// Runs `sql` on `conn` and returns every row of every statement in it.
 pub(crate) async fn fetch_all(
     conn: &mut sqlx::AnyConnection,

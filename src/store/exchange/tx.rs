@@ -517,7 +517,7 @@ impl WriteTx {
         at_commit: impl FnOnce(Result<Vec<Vec<i64>>, StoreError>),
     ) -> Result<Result<(WriteTx, Vec<AnyRow>), StoreError>, StoreError> {
         debug_assert_eq!(self.backend, Backend::Postgres);
-        self.stage_unsent();
+        self.stage_unsent()?;
         let mut sql = self.link.sql();
         sql.push("COMMIT;SELECT 1 AS ex_committed;SELECT ex_flush();BEGIN;");
         sql.append(next);
@@ -556,7 +556,7 @@ impl WriteTx {
     /// [`WriteTx::write_book`], in order.
     pub async fn commit_batch(mut self) -> Result<Vec<Vec<i64>>, StoreError> {
         let mut last = Vec::new();
-        self.stage_unsent();
+        self.stage_unsent()?;
         if self.link.begun() {
             last = self.link.finish("COMMIT;").await?;
         }
