@@ -407,6 +407,53 @@ async fn sighup_ends_the_door_within_a_second() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
+    let t = fresh_db().await;
+    let ex = Exchange::new(t.db.clone());
+    // A Monday, 17:00 on the market clock: the after-hours session.
+    let evening = nuggetnet::market::MarketConfig {
+        start: "2026-11-23 17:00".into(),
+        ..Default::default()
+    };
+    let market = nuggetnet::market::Market::new(ex.clone(), evening).unwrap();
+    market
+        .new_game("Evening Season", "test", nuggetnet::store::now_ms())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let drop = door32(dir.path(), "0\r\n0", None);
+    let cfg = config(dir.path(), &t.url);
+    let mut child = spawn_stdio(&drop, &cfg);
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut c = Caller::new(Box::new(stdin), Box::new(stdout), false);
+    tokio::task::block_in_place(|| {
+        c.expect("Press RETURN");
+        c.keys(b"\r");
+        c.expect("AFTER HOURS");
+        c.expect("Command:");
+        c.keys(b"b");
+        c.expect("Symbol:");
+        c.keys(b"SNL\r");
+        c.expect("L)imit or M)arket?");
+        // Refused before the shares and the ticket, and the form goes on.
+        let before = c.received.lock().unwrap().len();
+        c.keys(b"m");
+        c.expect("Not now: market orders are not taken after hours; they return Tue 09:30");
+        let seen = String::from_utf8_lossy(&c.received.lock().unwrap()[before..]).into_owned();
+        assert!(!seen.contains("Shares:"), "{seen}");
+        c.keys(b"l");
+        c.expect("Shares:");
+        c.keys(b"\x1b");
+        c.expect("Order cancelled. Nothing was sent.");
+        c.expect("Command:");
+        c.keys(b"g");
+        let status = wait_exit(&mut child, WAIT);
+        assert!(status.success(), "{status:?}");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn orders_outside_market_hours_are_refused_with_the_next_opening() {
     let t = fresh_db().await;
     let ex = Exchange::new(t.db.clone());

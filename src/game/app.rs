@@ -382,7 +382,19 @@ impl App {
                 Key::Enter => break true,
                 Key::Escape => return Ok(cancelled()),
                 Key::Char(c) if c.eq_ignore_ascii_case(&'l') => break true,
-                Key::Char(c) if c.eq_ignore_ascii_case(&'m') => break false,
+                Key::Char(c) if c.eq_ignore_ascii_case(&'m') => {
+                    // Said now, not after the ticket: this session takes limit orders only.
+                    let Some(refusal) = self.session_refusal(&OrderType::Market).await else {
+                        break false;
+                    };
+                    self.term.say("Market", Style::Normal).await?;
+                    self.term
+                        .say(
+                            &format!("Not now: {refusal}. A limit order is taken."),
+                            Style::Error,
+                        )
+                        .await?;
+                }
                 _ => {
                     self.term.say("", Style::Normal).await?;
                     self.term
