@@ -97,7 +97,8 @@ pub struct WriterStats {
     pub orders: u64,
     /// Batches that failed before their commit and were run again order by order.
     pub retried: u64,
-    /// Batches begun in the same trip as the commit of the one before.
+    /// Batches begun as soon as the one before committed, with the requests that arrived
+    /// meanwhile (on PostgreSQL in the same trip as that commit).
     pub chained: u64,
     /// Reads answered from a planned batch's memory, and reads that went to the database
     /// (see [`super::Batch::begin_planned`]).
