@@ -378,8 +378,8 @@ impl Prefetch {
             "i.id, i.game_id, i.tick, i.shares_issued, i.last_price, i.next_priority",
             "i.symbol, i.name, i.profile",
             &format!(
-                "FROM ex_instruments i WHERE i.id IN (SELECT value FROM {books} \
-                 UNION SELECT instrument_id FROM ex_orders WHERE id IN {orders})"
+                "FROM ex_instruments i WHERE i.id IN {books} \
+                 OR i.id IN (SELECT instrument_id FROM ex_orders WHERE id IN {orders})"
             ),
             "",
         ));
@@ -450,7 +450,8 @@ impl Prefetch {
     }
 
     /// The kind and fields of every row the statement of [`Prefetch::sqlite`] gave, in the
-    /// order [`Mirror::from_rows`] takes them, and the last order's and trade's ids.
+    /// order [`Mirror::from_rows`] takes them (with the new orders' ids, after the last
+    /// order's), and the last trade's id.
     fn sqlite_rows(&self, row: &AnyRow) -> Result<(Vec<(i64, JsonFields)>, i64), StoreError> {
         let mut rows = Vec::new();
         let list = |col: &str| -> Result<Vec<JsonFields>, StoreError> {
@@ -471,9 +472,9 @@ impl Prefetch {
         }
         // Each crossing read's book and side, where it names an order: that order's.
         let orders = list("orders")?;
-        let mut placed: std::collections::HashMap<i64, (i64, String)> = Default::default();
+        let mut named: std::collections::HashMap<i64, (i64, String)> = Default::default();
         for f in &orders {
-            placed.insert(f.num(1)?, (f.num(2)?, f.word(1)?));
+            named.insert(f.num(1)?, (f.num(2)?, f.word(1)?));
         }
         rows.extend(orders.into_iter().map(|f| (5, f)));
         for slot in 0..prefetch_slots(self.reads.len()) {
@@ -486,7 +487,7 @@ impl Prefetch {
             }
         }
         for (i, r) in self.reads.iter().enumerate() {
-            let of_order = r.order.and_then(|id| placed.get(&id));
+            let of_order = r.order.and_then(|id| named.get(&id));
             let book = r.book.or(of_order.map(|o| o.0));
             let side = match r.side {
                 "opposite" => of_order.map(|o| if o.1 == "buy" { "sell" } else { "buy" }),
