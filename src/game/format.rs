@@ -16,6 +16,12 @@ pub fn money(cents: i64, narrow: bool) -> String {
     Cents(cents).to_string()
 }
 
+/// Whole dollars, the cents dropped: `$9,959`.
+pub fn dollars(cents: i64) -> String {
+    let full = Cents(cents - cents % 100).to_string();
+    full.trim_end_matches(".00").to_string()
+}
+
 /// A price without the dollar sign: `12.50`.
 pub fn price(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };

@@ -64,11 +64,24 @@ impl Status {
             (None, true) => "OPEN",
         };
         let mut s = if n {
-            format!(
-                "{state} Cash {} Worth {}",
-                format::money(self.cash, true),
-                format::money(self.net_worth, true)
-            )
+            // The first that fits: a cut line would show a wrong sum ("$10,00").
+            let (cash, worth) = (self.cash, self.net_worth);
+            [
+                format!(
+                    "{state} Cash {} Worth {}",
+                    format::money(cash, true),
+                    format::money(worth, true)
+                ),
+                format!(
+                    "{state} Cash {} Worth {}",
+                    format::dollars(cash),
+                    format::dollars(worth)
+                ),
+                format!("{state} Worth {}", format::dollars(worth)),
+            ]
+            .into_iter()
+            .find(|line| line.chars().count() <= width)
+            .unwrap_or_else(|| format!("{state} {}", format::dollars(worth)))
         } else {
             let market = match (&self.session, self.open) {
                 (Some((_, clock)), true) => clock.clone(),
@@ -1026,6 +1039,30 @@ mod tests {
         assert!(st
             .text(&Caps::for_charset(Charset::Ansi))
             .contains("Market CLOSED"));
+    }
+
+    #[test]
+    fn a_narrow_status_line_drops_cents_before_it_would_cut_a_sum() {
+        let atari = Caps::for_charset(Charset::Atascii);
+        let mut st = status();
+        st.session = Some(("AFTER HOURS".into(), "AFTER HOURS - closes 20:00 ET".into()));
+        st.season_left_ms = None;
+        st.cash = 995_955;
+        st.net_worth = 1_000_000;
+        let line = st.text(&atari);
+        assert_eq!(line, "AFTER HOURS Cash $9,959 Worth $10,000");
+        st.cash = 99_999_999;
+        st.net_worth = 99_999_999;
+        let line = st.text(&atari);
+        assert!(line.chars().count() <= line_width(&atari), "{line}");
+        assert!(line.starts_with("AFTER HOURS Worth $999,999"), "{line}");
+        // Short enough: cents stay.
+        st.session = Some(("OPEN".into(), "OPEN - closes 16:00 ET".into()));
+        st.cash = 995_955;
+        st.net_worth = 1_000_000;
+        assert!(st
+            .text(&atari)
+            .starts_with("OPEN Cash $9,959.55 Worth $10,000"));
     }
 
     #[test]
