@@ -406,18 +406,28 @@ async fn sighup_ends_the_door_within_a_second() {
     });
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
+/// A season the market simulation runs, its clock starting at `start` (market time), and
+/// the door started on it with a caller attached.
+async fn door_in_season(
+    start: &str,
+    name: &str,
+) -> (
+    TestDb,
+    Exchange,
+    i64,
+    tempfile::TempDir,
+    std::process::Child,
+    Caller,
+) {
     let t = fresh_db().await;
     let ex = Exchange::new(t.db.clone());
-    // A Monday, 17:00 on the market clock: the after-hours session.
-    let evening = nuggetnet::market::MarketConfig {
-        start: "2026-11-23 17:00".into(),
+    let clock = nuggetnet::market::MarketConfig {
+        start: start.into(),
         ..Default::default()
     };
-    let market = nuggetnet::market::Market::new(ex.clone(), evening).unwrap();
-    market
-        .new_game("Evening Season", "test", nuggetnet::store::now_ms())
+    let market = nuggetnet::market::Market::new(ex.clone(), clock).unwrap();
+    let game = market
+        .new_game(name, "test", nuggetnet::store::now_ms())
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -426,7 +436,15 @@ async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
     let mut child = spawn_stdio(&drop, &cfg);
     let stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut c = Caller::new(Box::new(stdin), Box::new(stdout), false);
+    let c = Caller::new(Box::new(stdin), Box::new(stdout), false);
+    (t, ex, game, dir, child, c)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
+    // A Monday, 17:00 on the market clock: the after-hours session.
+    let (_t, _ex, _game, _dir, mut child, mut c) =
+        door_in_season("2026-11-23 17:00", "Evening Season").await;
     tokio::task::block_in_place(|| {
         c.expect("Press RETURN");
         c.keys(b"\r");
@@ -455,25 +473,9 @@ async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn orders_outside_market_hours_are_refused_with_the_next_opening() {
-    let t = fresh_db().await;
-    let ex = Exchange::new(t.db.clone());
     // A season run by the market simulation whose clock stands on a Sunday: closed all day.
-    let sunday = nuggetnet::market::MarketConfig {
-        start: "2026-11-22 12:00".into(),
-        ..Default::default()
-    };
-    let market = nuggetnet::market::Market::new(ex.clone(), sunday).unwrap();
-    let game = market
-        .new_game("Sunday Season", "test", nuggetnet::store::now_ms())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let drop = door32(dir.path(), "0\r\n0", None);
-    let cfg = config(dir.path(), &t.url);
-    let mut child = spawn_stdio(&drop, &cfg);
-    let stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut c = Caller::new(Box::new(stdin), Box::new(stdout), false);
+    let (_t, ex, game, _dir, mut child, mut c) =
+        door_in_season("2026-11-22 12:00", "Sunday Season").await;
     tokio::task::block_in_place(|| {
         c.expect("Press RETURN");
         c.keys(b"\r");

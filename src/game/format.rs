@@ -10,8 +10,7 @@ use crate::exchange::Cents;
 /// dollars from $10,000 up (`$12,345`), so the status line fits 40 columns.
 pub fn money(cents: i64, narrow: bool) -> String {
     if narrow && cents.unsigned_abs() >= 1_000_000 {
-        let full = Cents(cents - cents % 100).to_string();
-        return full.trim_end_matches(".00").to_string();
+        return dollars(cents);
     }
     Cents(cents).to_string()
 }

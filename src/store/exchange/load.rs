@@ -358,9 +358,14 @@ impl Prefetch {
     /// power of two (unused ones read nothing), so the text takes a handful of shapes and
     /// stays prepared.
     fn sqlite(&self, sql: &mut Sql) -> Result<(), StoreError> {
-        let list = |sql: &mut Sql, v: &[i64]| -> Result<String, StoreError> {
-            let v = sql.text_value(&json_list(&v)?);
-            Ok(format!("(SELECT value FROM json_each({v}))"))
+        // Each list serialised once; bound wherever it is read.
+        let (book_ids, order_ids, account_ids) = (
+            json_list(&self.books)?,
+            json_list(&self.orders)?,
+            json_list(&self.accounts)?,
+        );
+        let list = |sql: &mut Sql, json: &str| {
+            format!("(SELECT value FROM json_each({}))", sql.text_value(json))
         };
         let game = sql.int(self.game_id);
         let mut cols = vec![json_rows(
@@ -372,7 +377,7 @@ impl Prefetch {
             &format!("FROM ex_games g WHERE g.id = {game}"),
             "",
         )];
-        let (books, orders) = (list(sql, &self.books)?, list(sql, &self.orders)?);
+        let (books, orders) = (list(sql, &book_ids), list(sql, &order_ids));
         cols.push(json_rows(
             "books",
             "i.id, i.game_id, i.tick, i.shares_issued, i.last_price, i.next_priority",
@@ -383,7 +388,7 @@ impl Prefetch {
             ),
             "",
         ));
-        let accounts = list(sql, &self.accounts)?;
+        let accounts = list(sql, &account_ids);
         cols.push(json_rows(
             "accounts",
             "cash, id",
@@ -391,7 +396,7 @@ impl Prefetch {
             &format!("FROM ex_accounts WHERE id IN {accounts}"),
             "",
         ));
-        let accounts = list(sql, &self.accounts)?;
+        let accounts = list(sql, &account_ids);
         cols.push(json_rows(
             "holdings",
             "p.instrument_id, p.qty, i.last_price, p.account_id",
@@ -402,7 +407,7 @@ impl Prefetch {
             ),
             "",
         ));
-        let accounts = list(sql, &self.accounts)?;
+        let accounts = list(sql, &account_ids);
         cols.push(json_rows(
             "open_orders",
             "instrument_id, q, v, account_id",
@@ -415,7 +420,7 @@ impl Prefetch {
             ),
             "",
         ));
-        let orders = list(sql, &self.orders)?;
+        let orders = list(sql, &order_ids);
         cols.push(json_rows(
             "orders",
             ORDER_NUMBERS,

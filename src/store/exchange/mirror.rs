@@ -3,7 +3,7 @@
 //!
 //! A batch begun with [`super::WriteTx::begin_planned`] takes all its locks and reads, in one
 //! trip (PostgreSQL: `ex_prefetch`, migration 0012; SQLite: one statement under the write
-//! lock, `sqlite_prefetch` in [`super::load`]), everything its orders will ask for: the game, the
+//! lock, `Prefetch::sqlite` in [`super::load`]), everything its orders will ask for: the game, the
 //! books, the accounts' cash, holdings and open orders, the orders named and the first
 //! crossing orders of each book side. While the batch holds the locks nobody else changes a
 //! book, so this picture stays true if every write of the batch is applied to it

@@ -129,25 +129,25 @@ impl WriteTx {
         } else {
             now_ms()
         };
-        match self.backend {
+        if planned {
             // A planned batch keeps its writes until something is sent that could read them
             // or commit, and then writes them all, netted ([`WriteTx::stage_unsent`]).
-            Backend::Postgres if planned => self.unsent.push(w.clone()),
-            Backend::Postgres => {
-                let link = self.link();
-                let mut sql = link.sql();
-                sql.push(&ex_write_call(w, now));
-                link.stage(sql, Some(w.trades.len()));
-            }
-            Backend::Sqlite => {
-                if planned {
-                    self.unsent.push(w.clone());
-                } else {
-                    let sql = sqlite_script(w, now);
-                    self.link().stage(sql, None);
+            self.unsent.push(w.clone());
+        } else {
+            let backend = self.backend;
+            let link = self.link();
+            match backend {
+                Backend::Postgres => {
+                    let mut sql = link.sql();
+                    sql.push(&ex_write_call(w, now));
+                    link.stage(sql, Some(w.trades.len()));
                 }
-                self.written.push(w.trades.iter().map(|t| t.id).collect());
+                Backend::Sqlite => link.stage(sqlite_script(w, now), None),
             }
+        }
+        if self.backend == Backend::Sqlite {
+            // Handed out by the load: known now.
+            self.written.push(w.trades.iter().map(|t| t.id).collect());
         }
         if let Some(mirror) = self.mirror.as_mut() {
             mirror.apply(w, now);
