@@ -264,6 +264,7 @@ async fn start_order_writer(
                     retried = stats.retried,
                     memory_reads = stats.memory_reads,
                     database_reads = stats.database_reads,
+                    carried = stats.carried,
                     "order writer stopped"
                 );
             });

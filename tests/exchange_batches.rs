@@ -385,3 +385,107 @@ fn batches_agree_with_orders_alone(chained: bool, cases: u32) {
     });
     assert!(from_memory.get() > 0, "no read was answered from memory");
 }
+
+/// A limit order of `qty` shares of AAA at `price`.
+fn limit(intent: Intent, price: i64, qty: i64) -> OrderRequest {
+    OrderRequest {
+        symbol: SYMBOLS[0].to_string(),
+        intent,
+        order_type: OrderType::Limit { price },
+        tif: TimeInForce::Gtc,
+        qty,
+        stp: None,
+    }
+}
+
+/// Runs `ops` as one planned batch, each answer checked against the database; returns what
+/// each did and whether the batch began on the reads of the one before.
+async fn planned(ex: &Exchange, ops: &[Op]) -> (Vec<Result<Done, ExchangeError>>, bool) {
+    let mut batch = ex.begin_planned_batch(ops).await.unwrap();
+    batch.check_against_database();
+    let carried = batch.began_on_last_reads();
+    let mut done = Vec::new();
+    for op in ops {
+        done.push(batch.run(op).await.cloned());
+    }
+    batch.commit().await.unwrap();
+    (done, carried)
+}
+
+/// On SQLite a planned batch begins on what the last one read while nobody else writes in
+/// between, and reads everything again once somebody has: here another connection's order
+/// fills a resting order between two batches, and the next batch must see it.
+#[tokio::test]
+async fn a_batch_after_somebody_elses_write_reads_the_database_again() {
+    let db = fresh_db().await;
+    let ex = Exchange::new(db.db.clone());
+    let m = market(&ex).await;
+    let place = |account: usize, req: OrderRequest| Op::Place {
+        game_id: m.game,
+        account_id: m.accounts[account],
+        instrument_id: m.books[0],
+        req,
+    };
+    let sqlite = nuggetnet::store::testing::test_backend() == nuggetnet::store::Backend::Sqlite;
+
+    // Player 1 rests 100 shares at 10.50; player 2 bids below it.
+    let (done, _) = planned(
+        &ex,
+        &[
+            place(0, limit(Intent::Sell, 1_050, 100)),
+            place(1, limit(Intent::Buy, 1_000, 10)),
+        ],
+    )
+    .await;
+    let Ok(Done::Ack(ask)) = &done[0] else {
+        panic!("the ask: {done:?}")
+    };
+    // Nobody else wrote: the next batch starts from memory (SQLite).
+    let (done, carried) = planned(&ex, &[place(2, limit(Intent::Buy, 1_000, 5))]).await;
+    assert!(done[0].is_ok(), "{done:?}");
+    assert_eq!(carried, sqlite);
+
+    // Player 2 takes 60 of the 100 on a connection of its own.
+    let ack = ex
+        .place(m.game, PLAYERS[1], &limit(Intent::Buy, 1_050, 60))
+        .await
+        .unwrap();
+    assert_eq!(ack.filled, 60);
+
+    // Player 3 asks for 50: only 40 are left, and player 3's cash must show the 60 went
+    // elsewhere.
+    let (done, carried) = planned(&ex, &[place(2, limit(Intent::Buy, 1_050, 50))]).await;
+    assert!(
+        !carried,
+        "a batch after somebody else's write began on stale reads"
+    );
+    let Ok(Done::Ack(ack)) = &done[0] else {
+        panic!("player 3's bid: {done:?}")
+    };
+    assert_eq!(ack.filled, 40);
+    assert_eq!(ack.open_qty, 10);
+    assert_eq!(ack.fills[0].maker_order_id, ask.order_id);
+
+    // And the batch after that starts from memory again, where the ask is gone.
+    let (done, carried) = planned(
+        &ex,
+        &[
+            place(0, limit(Intent::Sell, 1_050, 20)),
+            Op::Cancel {
+                game_id: m.game,
+                account_id: m.accounts[0],
+                order_id: ask.order_id,
+            },
+        ],
+    )
+    .await;
+    assert_eq!(carried, sqlite);
+    let Ok(Done::Ack(second)) = &done[0] else {
+        panic!("the second ask: {done:?}")
+    };
+    // Player 3's 10 still open at 10.50 take 10 of the 20.
+    assert_eq!(second.filled, 10);
+    assert!(done[1].is_err(), "cancelling a filled order: {done:?}");
+    let v = ex.audit(Some(m.game)).await.unwrap();
+    assert!(v.is_empty(), "audit: {v:#?}");
+}

@@ -84,14 +84,16 @@ pub async fn run_writer(args: WriterArgs) -> Result<(), BenchError> {
     let _ = std::fs::remove_file(&args.socket);
     eprintln!(
         "order writer: {} orders in {} batches ({:.1} a batch, {} begun with the last one's commit), \
-         {} batches run again order by order, {} reads from memory and {} from the database",
+         {} batches run again order by order, {} reads from memory and {} from the database, \
+         {} batches begun on the last one's reads",
         stats.orders,
         stats.batches,
         stats.orders as f64 / stats.batches.max(1) as f64,
         stats.chained,
         stats.retried,
         stats.memory_reads,
-        stats.database_reads
+        stats.database_reads,
+        stats.carried
     );
     Ok(())
 }

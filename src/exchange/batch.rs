@@ -87,6 +87,12 @@ impl Batch {
         self.tx.as_ref().and_then(|tx| tx.mirror_counts())
     }
 
+    /// Whether this planned batch began with what the one before it had read (SQLite: nobody
+    /// else wrote in between, so its first trip read only what that did not know).
+    pub fn began_on_last_reads(&self) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.mirror_carried())
+    }
+
     /// Carries out one order (see [`Batch::place`], [`Batch::cancel`], [`Batch::replace`]).
     pub async fn run(&mut self, op: &Op) -> Result<&Done, ExchangeError> {
         match op {

@@ -104,6 +104,9 @@ pub struct WriterStats {
     /// (see [`super::Batch::begin_planned`]).
     pub memory_reads: u64,
     pub database_reads: u64,
+    /// Batches begun on what the batch before them had read (SQLite, when nobody else wrote
+    /// in between; see [`super::Batch::began_on_last_reads`]).
+    pub carried: u64,
 }
 
 /// A request waiting for its batch.
@@ -312,6 +315,7 @@ async fn run_batch(
         stats.memory_reads += answered;
         stats.database_reads += declined;
     }
+    stats.carried += u64::from(batch.began_on_last_reads());
     let mut waiting = Vec::new();
     take_waiting(queue, &mut waiting);
     if waiting.is_empty() {

@@ -13,7 +13,9 @@
 //!
 //! A planned batch (the order writer's) reads for all its orders at once instead
 //! ([`WriteTx::begin_planned`], `Prefetch`): PostgreSQL's `ex_prefetch` and an SQLite
-//! statement of the same reads give the rows its [`Mirror`] is built from.
+//! statement of the same reads give the rows its [`Mirror`] is built from. On SQLite, while
+//! nobody else writes between batches, a batch reads only what the last one's mirror does not
+//! know (`begin_planned_sqlite`).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -87,25 +89,23 @@ impl WriteTx {
     /// `ex_prefetch`, migration 0012; SQLite: `BEGIN IMMEDIATE` and one statement,
     /// `Prefetch::sqlite`); from then on [`WriteTx::load_next`] answers from memory whatever
     /// it can ([`super::mirror`]) and the batch's writes wait for the commit, so a batch costs
-    /// about two trips however many orders it holds. An empty plan begins a
-    /// [`WriteTx::begin_batch`].
+    /// about two trips however many orders it holds. On SQLite the first trip reads only
+    /// what the last planned batch's mirror does not know, while nobody else has written since
+    /// (`begin_planned_sqlite`). An empty plan begins a [`WriteTx::begin_batch`].
     pub async fn begin_planned(db: &Db, plan: &[LoadSpec]) -> Result<WriteTx, StoreError> {
         let Some(first) = plan.first() else {
             return WriteTx::begin_batch(db, &[], &[]).await;
         };
         let prefetch = Prefetch::of(first.game_id, plan);
+        if db.backend() == Backend::Sqlite {
+            return begin_planned_sqlite(db, prefetch).await;
+        }
         let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
         let link = tx.link();
         let mut sql = link.sql();
-        match db.backend() {
-            Backend::Postgres => sql.push(&prefetch.call()),
-            Backend::Sqlite => prefetch.sqlite(&mut sql)?,
-        }
+        sql.push(&prefetch.call());
         let (rows, _) = link.run(sql).await?;
-        tx.mirror = Some(match db.backend() {
-            Backend::Postgres => prefetched(first.game_id, &rows)?,
-            Backend::Sqlite => prefetched_sqlite(&prefetch, &rows)?,
-        });
+        tx.mirror = Some(prefetched(first.game_id, &rows)?);
         Ok(tx)
     }
 
@@ -141,6 +141,11 @@ impl WriteTx {
     /// database.
     pub fn mirror_counts(&self) -> Option<(u64, u64)> {
         self.mirror.as_ref().map(|m| (m.answered, m.declined))
+    }
+
+    /// Whether this planned batch's mirror is the last one's, carried over (SQLite).
+    pub fn mirror_carried(&self) -> bool {
+        self.mirror.as_ref().is_some_and(|m| m.carried)
     }
 
     /// Counts a read of a planned batch: answered by its mirror, or left to the database.
@@ -224,6 +229,49 @@ impl WriteTx {
     }
 }
 
+/// [`WriteTx::begin_planned`] on SQLite. If the last planned batch left its mirror
+/// ([`super::tx::Carried`]) for the same game, the batch begins on that mirror's connection
+/// and its first trip reads only what the mirror does not know, with the connection's
+/// `data_version`: unchanged, nobody else has committed since that batch began, so the mirror
+/// is still exact and takes in the new rows. Changed, a second trip (still under the write
+/// lock) reads everything.
+async fn begin_planned_sqlite(db: &Db, prefetch: Prefetch) -> Result<WriteTx, StoreError> {
+    let carried = db
+        .writers()
+        .take_carried()
+        .filter(|c| c.mirror.game_id() == prefetch.game_id);
+    let (conn, known) = match carried {
+        Some(c) => (Some(c.conn), Some(c.mirror)),
+        None => (None, None),
+    };
+    let mut tx = WriteTx::begin_lazy_on(db, Locks::default(), conn).await?;
+    let delta = known.as_deref().map(|m| prefetch.without(m));
+    let first = delta.as_ref().unwrap_or(&prefetch);
+    let link = tx.link();
+    let mut sql = link.sql();
+    first.sqlite(&mut sql)?;
+    let (rows, _) = link.run(sql).await?;
+    let fresh = prefetched_sqlite(first, &rows)?;
+    let mirror = match known {
+        Some(mut m) if link.carried && m.data_version == fresh.data_version => {
+            m.absorb(*fresh);
+            m
+        }
+        Some(_) => {
+            tracing::debug!(
+                "planned batch: the database changed since the last one; reading it all"
+            );
+            let mut sql = link.sql();
+            prefetch.sqlite(&mut sql)?;
+            let (rows, _) = link.run(sql).await?;
+            prefetched_sqlite(&prefetch, &rows)?
+        }
+        None => fresh,
+    };
+    tx.mirror = Some(mirror);
+    Ok(tx)
+}
+
 /// A planned batch's mirror must say what the database says (checked in tests).
 pub(super) fn mirror_agrees<T: PartialEq + std::fmt::Debug>(
     what: &str,
@@ -241,6 +289,7 @@ pub(super) fn mirror_agrees<T: PartialEq + std::fmt::Debug>(
 
 /// One crossing read of a prefetch: a book's side (or the side opposite an order's, on its
 /// book), up to `limit` orders at `worst` or better.
+#[derive(Debug, Clone, PartialEq)]
 struct CrossingRead {
     book: Option<i64>,
     order: Option<i64>,
@@ -253,6 +302,7 @@ struct CrossingRead {
 /// and orders they name (sorted, once each), their crossing reads (those on the same side of
 /// the same book merged into one, as deep as the deepest and as far as the widest price of
 /// them) and how many new orders need ids.
+#[derive(Debug, PartialEq)]
 struct Prefetch {
     game_id: i64,
     accounts: Vec<i64>,
@@ -329,6 +379,60 @@ impl Prefetch {
             orders,
             reads,
             new_orders,
+        }
+    }
+
+    /// What is left to read on top of `known`, a mirror carried from the last batch: the
+    /// accounts, books and orders it does not know, and the crossing reads it cannot answer
+    /// (one that names an order it knows becomes a read of that order's book side).
+    fn without(&self, known: &Mirror) -> Prefetch {
+        let mut books: Vec<i64> = self
+            .books
+            .iter()
+            .copied()
+            .filter(|&b| !known.knows_book(b))
+            .collect();
+        let mut orders = Vec::new();
+        for &id in &self.orders {
+            match known.order(id) {
+                Some(o) if !known.knows_book(o.instrument_id) => books.push(o.instrument_id),
+                Some(_) => {}
+                None => orders.push(id),
+            }
+        }
+        books.sort_unstable();
+        books.dedup();
+        let mut reads = Vec::new();
+        for r in &self.reads {
+            let order = r.order.and_then(|id| known.order(id));
+            let side = match r.side {
+                "opposite" => order.map(|o| o.side.opposite()),
+                name => Side::from_name(name),
+            };
+            let book = r.book.or(order.map(|o| o.instrument_id));
+            match book.zip(side) {
+                Some((b, side)) if known.answers(b, side, r.worst, r.limit) => {}
+                Some((b, side)) => reads.push(CrossingRead {
+                    book: Some(b),
+                    order: None,
+                    side: side.as_str(),
+                    ..r.clone()
+                }),
+                None => reads.push(r.clone()),
+            }
+        }
+        Prefetch {
+            game_id: self.game_id,
+            accounts: self
+                .accounts
+                .iter()
+                .copied()
+                .filter(|&a| !known.knows_account(a))
+                .collect(),
+            books,
+            orders,
+            reads,
+            new_orders: self.new_orders,
         }
     }
 
@@ -430,6 +534,7 @@ impl Prefetch {
         ));
         cols.push("(SELECT COALESCE(MAX(id), 0) FROM ex_orders) AS last_order".into());
         cols.push("(SELECT COALESCE(MAX(id), 0) FROM ex_trades) AS last_trade".into());
+        cols.push("(SELECT data_version FROM pragma_data_version()) AS data_version".into());
         for slot in 0..prefetch_slots(self.reads.len()) {
             let (book, order, side, worst, limit) = match self.reads.get(slot) {
                 Some(r) => (r.book, r.order, Some(r.side), r.worst, r.limit),
@@ -456,8 +561,8 @@ impl Prefetch {
 
     /// The kind and fields of every row the statement of [`Prefetch::sqlite`] gave, in the
     /// order [`Mirror::from_rows`] takes them (with the new orders' ids, after the last
-    /// order's), and the last trade's id.
-    fn sqlite_rows(&self, row: &AnyRow) -> Result<(Vec<(i64, JsonFields)>, i64), StoreError> {
+    /// order's), the last trade's id and the connection's `data_version`.
+    fn sqlite_rows(&self, row: &AnyRow) -> Result<SqliteRows, StoreError> {
         let mut rows = Vec::new();
         let list = |col: &str| -> Result<Vec<JsonFields>, StoreError> {
             let text: Option<String> = row.try_get(col)?;
@@ -511,8 +616,19 @@ impl Prefetch {
         for k in 1..=self.new_orders {
             rows.push((8, JsonFields(vec![Some(last_order + k as i64)], Vec::new())));
         }
-        Ok((rows, last_trade))
+        Ok(SqliteRows {
+            rows,
+            last_trade,
+            data_version: row.try_get("data_version")?,
+        })
     }
+}
+
+/// What the statement of [`Prefetch::sqlite`] gave (see [`Prefetch::sqlite_rows`]).
+struct SqliteRows {
+    rows: Vec<(i64, JsonFields)>,
+    last_trade: i64,
+    data_version: i64,
 }
 
 /// The crossing-read slots of a SQLite prefetch for `reads` reads.
@@ -537,9 +653,10 @@ fn prefetched_sqlite(prefetch: &Prefetch, rows: &[AnyRow]) -> Result<Box<Mirror>
         .rev()
         .find(|r| r.columns().len() > 1)
         .ok_or_else(|| corrupt("prefetch", "no row"))?;
-    let (kinds, last_trade) = prefetch.sqlite_rows(row)?;
-    let mut mirror = Mirror::from_rows(prefetch.game_id, kinds.iter().map(|(k, f)| (*k, f)))?;
-    mirror.last_trade = Some(last_trade);
+    let read = prefetch.sqlite_rows(row)?;
+    let mut mirror = Mirror::from_rows(prefetch.game_id, read.rows.iter().map(|(k, f)| (*k, f)))?;
+    mirror.last_trade = Some(read.last_trade);
+    mirror.data_version = Some(read.data_version);
     Ok(Box::new(mirror))
 }
 
@@ -1000,5 +1117,66 @@ mod tests {
             [1, 2, 4, 4, 8, 8, 8, 8, 16]
         );
         assert_eq!(prefetch_slots(0), 1);
+    }
+
+    fn fields(n: &[i64], t: &[&str]) -> JsonFields {
+        JsonFields(
+            n.iter().map(|&x| Some(x)).collect(),
+            t.iter().map(|w| Some(w.to_string())).collect(),
+        )
+    }
+
+    #[test]
+    fn on_a_carried_mirror_a_prefetch_reads_only_what_it_does_not_know() {
+        // Known: book 2 and its asks up to 104 (one at 101), account 5 with no holdings, and
+        // the open bid 40 of account 6 on book 2.
+        let rows = [
+            (1, fields(&[2, 1, 5, 1_000, 100, 9], &["AAA", "Aaa", "-"])),
+            (2, fields(&[1_000, 5], &[])),
+            (
+                5,
+                fields(&[40, 2, 6, 99, 10, 0, 3, 0], &["buy", "buy", "gtc", "open"]),
+            ),
+            (6, fields(&[41, 7, 101, 4, 10, 1], &["sell"])),
+            (
+                7,
+                JsonFields(
+                    vec![Some(1), Some(2), Some(104), Some(8)],
+                    vec![Some("sell".into())],
+                ),
+            ),
+        ];
+        let known = Mirror::from_rows(1, rows.iter().map(|(k, f)| (*k, f))).unwrap();
+        let plan = [
+            place(5, 2, Side::Sell, 104),
+            place(6, 3, Side::Sell, 101),
+            replace(5, 40),
+            replace(6, 77),
+        ];
+        let p = Prefetch::of(1, &plan).without(&known);
+        // Account 6 (never read), book 3 and order 77 are read; the asks of book 2 to 104 are
+        // known, and so are the asks to 100 opposite bid 40; order 77's side is not.
+        assert_eq!(
+            (p.accounts, p.books, p.orders),
+            (vec![6], vec![3], vec![77])
+        );
+        assert_eq!(p.new_orders, 2);
+        let reads: Vec<_> = p
+            .reads
+            .iter()
+            .map(|r| (r.book, r.order, r.side, r.worst, r.limit))
+            .collect();
+        assert_eq!(
+            reads,
+            [
+                (Some(3), None, "sell", 101, 8),
+                (None, Some(77), "opposite", 100, 4),
+            ]
+        );
+        // A deeper read of the known side is read again, as a read of that book's side.
+        let p = Prefetch::of(1, &[place(5, 2, Side::Sell, 110)]).without(&known);
+        assert_eq!(p.reads.len(), 1);
+        assert_eq!((p.reads[0].book, p.reads[0].side), (Some(2), "sell"));
+        assert!(p.accounts.is_empty() && p.books.is_empty());
     }
 }

@@ -19,6 +19,12 @@
 //! dividend lands; the rules already live with that, as a lone order reads the account before
 //! it writes too, and every balance moves by deltas, so the ledger stays exact.
 //!
+//! On SQLite a committed batch's mirror can serve the next batch too ([`Mirror::carry`],
+//! [`super::tx::Carried`]): nobody else could write while the batch held the write lock, so
+//! the mirror is exact at its commit, and stays so until another connection commits, which
+//! the connection's `PRAGMA data_version` tells. The next batch then reads only what the
+//! mirror does not know and takes it in ([`Mirror::absorb`]).
+//!
 //! No I/O here: the rows come in as [`Fields`] and the writes as [`BookWrite`]s.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -175,10 +181,21 @@ pub(crate) struct Mirror {
     /// ones, see [`IdHint::trade_base`]). `None` on PostgreSQL, whose trade ids are
     /// placeholders until written.
     pub(super) last_trade: Option<i64>,
+    /// SQLite: the connection's `PRAGMA data_version` when the batch began (another
+    /// connection's commit changes it, so an equal one later means nobody else wrote).
+    pub(super) data_version: Option<i64>,
+    /// Whether this batch began with what the one before it left ([`Mirror::carry`]).
+    pub(crate) carried: bool,
     /// Reads answered from memory, and reads left to the database.
     pub(crate) answered: u64,
     pub(crate) declined: u64,
 }
+
+/// The most a mirror carried from one batch to the next may hold: open orders, accounts and
+/// orders in the queues. Beyond that the next batch reads afresh (a few hundred kilobytes).
+const CARRY_ORDERS: usize = 4_096;
+const CARRY_ACCOUNTS: usize = 1_024;
+const CARRY_QUEUED: usize = 16_384;
 
 impl Mirror {
     /// Builds the mirror from `ex_prefetch`'s rows, each a kind and its fields.
@@ -307,6 +324,81 @@ impl Mirror {
             }
         }
         Ok(m)
+    }
+
+    /// What is left to carry to the next batch once this one has committed (SQLite, see
+    /// [`super::tx::Carried`]): all it knows but the orders no longer open and the new orders'
+    /// ids, or nothing if it has grown too big or never learnt its `data_version`.
+    pub(super) fn carry(mut self: Box<Self>) -> Option<Box<Mirror>> {
+        self.data_version?;
+        self.orders.retain(|_, o| o.status == OrderStatus::Open);
+        let queued: usize = self
+            .queues
+            .values()
+            .map(|q| q.as_ref().map_or(0, |q| q.rows.len()))
+            .sum();
+        if self.orders.len() > CARRY_ORDERS
+            || self.accounts.len() > CARRY_ACCOUNTS
+            || queued > CARRY_QUEUED
+        {
+            return None;
+        }
+        self.ids.clear();
+        self.last_trade = None;
+        self.answered = 0;
+        self.declined = 0;
+        Some(self)
+    }
+
+    /// Takes in what a batch read on top of a carried mirror (`fresh`, read in the same
+    /// snapshot): its rows replace what was carried for the same game, account, book, order
+    /// and book side, and its ids and `data_version` are the batch's.
+    pub(super) fn absorb(&mut self, fresh: Mirror) {
+        let Mirror {
+            game,
+            books,
+            marks,
+            accounts,
+            orders,
+            queues,
+            ids,
+            last_trade,
+            data_version,
+            ..
+        } = fresh;
+        self.game = game;
+        self.books.extend(books);
+        self.marks.extend(marks);
+        self.accounts.extend(accounts);
+        self.orders.extend(orders);
+        self.queues.extend(queues);
+        self.ids = ids;
+        self.last_trade = last_trade;
+        self.data_version = data_version;
+        self.carried = true;
+    }
+
+    pub(super) fn game_id(&self) -> i64 {
+        self.game_id
+    }
+
+    /// Whether the mirror knows an account's cash, holdings and open orders.
+    pub(super) fn knows_account(&self, account_id: i64) -> bool {
+        self.view(account_id).is_some()
+    }
+
+    pub(super) fn knows_book(&self, instrument_id: i64) -> bool {
+        self.books.contains_key(&instrument_id)
+    }
+
+    pub(super) fn order(&self, order_id: i64) -> Option<&Order> {
+        self.orders.get(&order_id)
+    }
+
+    /// Whether the mirror knows the first `limit` orders of a book side crossing `worst`.
+    pub(super) fn answers(&self, instrument_id: i64, side: Side, worst: i64, limit: i64) -> bool {
+        self.resting(instrument_id, side, worst, None, limit)
+            .is_some()
     }
 
     /// What [`super::WriteTx::load_next`] would read for `spec`, if the mirror knows it all.
@@ -804,5 +896,42 @@ mod tests {
             ..LoadSpec::default()
         };
         assert!(m.load(&spec).is_none());
+    }
+
+    #[test]
+    fn a_carried_mirror_keeps_what_is_still_open_and_forgets_the_batch() {
+        let mut m = Mirror {
+            game_id: 1,
+            data_version: Some(3),
+            last_trade: Some(9),
+            answered: 4,
+            ..Mirror::default()
+        };
+        m.accounts.insert(10, Some(Account::default()));
+        m.queues.insert(
+            (5, Side::Sell),
+            Some(queue(Side::Sell, &[], worst_key(Side::Sell, i64::MAX))),
+        );
+        let mut w = BookWrite::empty(1, 5);
+        w.order = Some(order_write(70, 10, Intent::Sell, 100, 10, 0));
+        m.apply(&w, 1);
+        let mut w = BookWrite::empty(1, 5);
+        w.order = Some(order_write(71, 10, Intent::Sell, 100, 10, 10));
+        m.apply(&w, 1);
+        m.ids.push_back(72);
+        let c = Box::new(m.clone()).carry().unwrap();
+        assert!(c.order(70).is_some(), "the open order is kept");
+        assert!(c.order(71).is_none(), "the filled one goes");
+        assert!(c.ids.is_empty() && c.last_trade.is_none() && c.answered == 0);
+        assert!(c.answers(5, Side::Sell, 100, 5));
+        // Nothing is carried without the data_version to check it by, or once too big.
+        let mut blind = m.clone();
+        blind.data_version = None;
+        assert!(Box::new(blind).carry().is_none());
+        let mut big = m;
+        for a in 0..=CARRY_ACCOUNTS as i64 {
+            big.accounts.insert(1_000 + a, None);
+        }
+        assert!(Box::new(big).carry().is_none());
     }
 }

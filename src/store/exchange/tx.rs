@@ -57,7 +57,18 @@ const LOCK_CLASS_ACCOUNT: i32 = 0x4E58_0002;
 /// The connections of one [`Db`]'s write transactions, at most `limit` at a time.
 pub(crate) struct Writers {
     idle: Mutex<Vec<AnyConnection>>,
+    /// SQLite: the last committed planned batch's connection and mirror, for the next planned
+    /// batch (see [`WriteTx::begin_planned`]).
+    carried: Mutex<Option<Carried>>,
     permits: Arc<Semaphore>,
+}
+
+/// A committed planned batch's mirror and the connection it was read on (SQLite), kept for the
+/// next planned batch: while nobody else has written in between (the connection's
+/// `data_version` says so), the mirror still says what the database does.
+pub(crate) struct Carried {
+    pub(crate) conn: AnyConnection,
+    pub(crate) mirror: Box<Mirror>,
 }
 
 impl std::fmt::Debug for Writers {
@@ -74,6 +85,7 @@ impl Writers {
     pub(crate) fn new(limit: usize) -> Writers {
         Writers {
             idle: Mutex::new(Vec::new()),
+            carried: Mutex::new(None),
             permits: Arc::new(Semaphore::new(limit.max(1))),
         }
     }
@@ -93,9 +105,33 @@ impl Writers {
             .push(conn);
     }
 
+    /// Takes what the last planned batch left (see [`Carried`]).
+    pub(crate) fn take_carried(&self) -> Option<Carried> {
+        self.carried
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// Keeps `carried` for the next planned batch; what was kept before goes back among the
+    /// idle connections.
+    fn carry(&self, carried: Carried) {
+        let old = self
+            .carried
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .replace(carried);
+        if let Some(old) = old {
+            self.keep(old.conn);
+        }
+    }
+
     /// Closes every kept connection; transactions still running keep theirs until they end.
     pub(crate) async fn close(&self) {
         self.permits.close();
+        if let Some(carried) = self.take_carried() {
+            self.keep(carried.conn);
+        }
         let idle = std::mem::take(
             &mut *self
                 .idle
@@ -145,6 +181,9 @@ pub(crate) struct Link {
     staged: Vec<usize>,
     /// Whether a `BEGIN` may have been sent with no `COMMIT` or `ROLLBACK` after it.
     open: bool,
+    /// Whether the connection is the one a [`Carried`] mirror was read on (a connection lost
+    /// and replaced at the first statement is not).
+    pub(crate) carried: bool,
 }
 
 impl Drop for Link {
@@ -162,7 +201,8 @@ impl Drop for Link {
 }
 
 impl Link {
-    async fn new(db: &Db, begin: Sql) -> Result<Link, StoreError> {
+    /// A link on `conn` (a [`Carried`] one), or on a kept or new connection.
+    async fn new(db: &Db, begin: Sql, conn: Option<AnyConnection>) -> Result<Link, StoreError> {
         let permit = db
             .writers()
             .permits
@@ -170,7 +210,11 @@ impl Link {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Sqlx(sqlx::Error::PoolClosed))?;
-        let conn = fresh_conn(db).await?;
+        let carried = conn.is_some();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => fresh_conn(db).await?,
+        };
         Ok(Link {
             conn: Some(conn),
             db: db.clone(),
@@ -178,6 +222,7 @@ impl Link {
             pending: begin,
             staged: Vec::new(),
             open: false,
+            carried,
         })
     }
 
@@ -219,6 +264,7 @@ impl Link {
                     attempt += 1;
                     // The dead connection is dropped, not kept.
                     self.conn = Some(fresh_conn(&self.db).await?);
+                    self.carried = false;
                 }
                 other => return other,
             }
@@ -390,6 +436,15 @@ impl WriteTx {
     /// Begins a write transaction whose `BEGIN` and locks go with its first statement. On
     /// SQLite the writer gate is entered now.
     pub async fn begin_lazy(db: &Db, locks: Locks) -> Result<WriteTx, StoreError> {
+        WriteTx::begin_lazy_on(db, locks, None).await
+    }
+
+    /// [`WriteTx::begin_lazy`] on `conn` if given (a [`Carried`] one).
+    pub(crate) async fn begin_lazy_on(
+        db: &Db,
+        locks: Locks,
+        conn: Option<AnyConnection>,
+    ) -> Result<WriteTx, StoreError> {
         let mut begin = Sql::new(db.backend());
         let gate = match db.backend() {
             Backend::Postgres => {
@@ -409,7 +464,11 @@ impl WriteTx {
                 Some(sqlite_gate(db).await?.enter().await?)
             }
         };
-        Ok(WriteTx::on(Link::new(db, begin).await?, db.backend(), gate))
+        Ok(WriteTx::on(
+            Link::new(db, begin, conn).await?,
+            db.backend(),
+            gate,
+        ))
     }
 
     /// A transaction on `link`, which has begun it or will with its first statement.
@@ -449,16 +508,25 @@ impl WriteTx {
     }
 
     /// Marks the end of a transaction whose `COMMIT` was sent: releases the gate and wakes
-    /// followers.
+    /// followers. A planned batch on SQLite leaves its mirror and connection for the next one
+    /// ([`Carried`]).
     fn committed(self) {
         let WriteTx {
-            link,
+            mut link,
             _gate,
             backend,
             wrote_events,
+            mirror,
             ..
         } = self;
         let pool = link.db.pool().clone();
+        if let (Backend::Sqlite, false, Some(mirror)) = (backend, link.open, mirror) {
+            if let Some(mirror) = mirror.carry() {
+                if let Some(conn) = link.conn.take() {
+                    link.db.writers().carry(Carried { conn, mirror });
+                }
+            }
+        }
         drop(link);
         drop(_gate);
         if wrote_events && backend == Backend::Postgres {
