@@ -472,6 +472,49 @@ async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_fractional_share_count_is_refused_and_asked_again() {
+    // A Monday, 10:00: the regular session.
+    let (_t, ex, game, _dir, mut child, mut c) =
+        door_in_season("2026-11-23 10:00", "Morning Season").await;
+    tokio::task::block_in_place(|| {
+        c.expect("Press RETURN");
+        c.keys(b"\r");
+        c.expect("Command:");
+        c.keys(b"b");
+        c.expect("Symbol:");
+        c.keys(b"SNL\r");
+        c.expect("L)imit or M)arket?");
+        c.keys(b"l");
+        c.expect("Shares:");
+        // The point is echoed and refused with the field, not dropped to make 1105 shares;
+        // a letter rings the bell.
+        c.keys(b"11.05x\r");
+        c.expect("\"11.05\" is not a number of shares: whole shares only, like 100");
+        c.expect("Shares:");
+        c.keys(b"\x1b");
+        c.expect("Order cancelled. Nothing was sent.");
+        c.expect("Command:");
+        c.keys(b"g");
+        let status = wait_exit(&mut child, WAIT);
+        assert!(status.success(), "{status:?}");
+        let seen = String::from_utf8_lossy(&c.received.lock().unwrap()).into_owned();
+        assert!(
+            seen.contains("11.05\x07"),
+            "the refused letter rang no bell"
+        );
+    });
+    let player =
+        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "gekko")
+            .await
+            .unwrap();
+    let orders = ex.orders(game, player.id, false, 10).await.unwrap();
+    assert!(
+        orders.is_empty(),
+        "nothing reached the exchange: {orders:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn orders_outside_market_hours_are_refused_with_the_next_opening() {
     // A season run by the market simulation whose clock stands on a Sunday: closed all day.
     let (_t, ex, game, _dir, mut child, mut c) =

@@ -410,8 +410,9 @@ impl App {
             .say(if limit { "Limit" } else { "Market" }, Style::Normal)
             .await?;
         let qty = loop {
-            let options =
-                LineOptions::new(10).filter(Filter::Custom(|c| c.is_ascii_digit() || c == ','));
+            let options = LineOptions::new(10).filter(Filter::Custom(|c| {
+                c.is_ascii_digit() || c == ',' || c == '.'
+            }));
             let Some(text) = self.term.line("Shares:", options).await? else {
                 return Ok(cancelled());
             };

@@ -83,6 +83,12 @@ pub const MAX_QTY: i64 = 9_999_999;
 /// Reads a share quantity: digits, optionally with commas.
 pub fn parse_qty(text: &str) -> Result<i64, BadInput> {
     let t: String = text.trim().chars().filter(|&c| c != ',').collect();
+    if t.contains('.') {
+        return Err(BadInput(format!(
+            "{:?} is not a number of shares: whole shares only, like 100",
+            text.trim()
+        )));
+    }
     if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
         return Err(BadInput(format!(
             "{:?} is not a number of shares: type digits only, like 100",
@@ -182,6 +188,7 @@ mod tests {
         assert_eq!(parse_qty("1,000"), Ok(1000));
         assert!(parse_qty("0").unwrap_err().0.contains("at least 1"));
         assert!(parse_qty("ten").unwrap_err().0.contains("digits"));
+        assert!(parse_qty("11.05").unwrap_err().0.contains("whole shares"));
         assert_eq!(parse_price("$12.5", 5), Ok(1250));
         assert_eq!(parse_price("12", 5), Ok(1200));
         assert!(parse_price("12.53", 5)

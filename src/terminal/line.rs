@@ -152,9 +152,10 @@ impl LineEditor {
             }
             Key::Char(c) => {
                 if !self.options.filter.allows(c, caps.charset) {
-                    return LineEvent::Nothing;
-                }
-                if self.text.len() >= self.options.max_len {
+                    // Refused, and said so: a key that shows nothing and makes no sound reads
+                    // as a key the caller typed.
+                    out.bell();
+                } else if self.text.len() >= self.options.max_len {
                     out.bell();
                 } else {
                     self.text.push(c);
@@ -298,10 +299,10 @@ mod tests {
             LineEvent::Done("C".into()),
         ];
         assert_eq!(events, expect);
-        // Atari graphics characters are not text.
+        // Atari graphics characters are not text: each is refused with the buzzer.
         assert_eq!(
             typed(Charset::Atascii, LineOptions::new(8), b"\x60\x7b\x01"),
-            []
+            [echo(&[0xFD]), echo(&[0xFD])]
         );
     }
 
@@ -309,8 +310,13 @@ mod tests {
     fn filters() {
         let digits = LineOptions::new(4).filter(Filter::Digits);
         assert_eq!(
-            typed(Charset::Ascii, digits, b"a1b2\r").last(),
+            typed(Charset::Ascii, digits.clone(), b"a1b2\r").last(),
             Some(&LineEvent::Done("12".into()))
+        );
+        // A refused key rings the bell rather than vanish without a sound.
+        assert_eq!(
+            typed(Charset::Ascii, digits, b"a1"),
+            [echo(b"\x07"), echo(b"1")]
         );
         let ascii = LineOptions::new(4).filter(Filter::Ascii);
         assert_eq!(
