@@ -13,9 +13,10 @@
 //!
 //! A planned batch (the order writer's) reads for all its orders at once instead
 //! ([`WriteTx::begin_planned`], `Prefetch`): PostgreSQL's `ex_prefetch` and an SQLite
-//! statement of the same reads give the rows its [`Mirror`] is built from. On SQLite, while
-//! nobody else writes between batches, a batch reads only what the last one's mirror does not
-//! know (`begin_planned_sqlite`).
+//! statement of the same reads give the rows its [`Mirror`] is built from. While nobody else
+//! writes between batches, a batch reads only what the last one's mirror does not know
+//! (PostgreSQL: `ex_prefetch_since`, migration 0018, which calls `ex_prefetch` with the lists
+//! left; SQLite: `begin_planned_sqlite`).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -89,9 +90,10 @@ impl WriteTx {
     /// `ex_prefetch`, migration 0012; SQLite: `BEGIN IMMEDIATE` and one statement,
     /// `Prefetch::sqlite`); from then on [`WriteTx::load_next`] answers from memory whatever
     /// it can ([`super::mirror`]) and the batch's writes wait for the commit, so a batch costs
-    /// about two trips however many orders it holds. On SQLite the first trip reads only
-    /// what the last planned batch's mirror does not know, while nobody else has written since
-    /// (`begin_planned_sqlite`). An empty plan begins a [`WriteTx::begin_batch`].
+    /// about two trips however many orders it holds. The first trip reads only what the last
+    /// planned batch's mirror does not know, while nobody else has written since
+    /// (`ex_prefetch_since`; `begin_planned_sqlite`). An empty plan begins a
+    /// [`WriteTx::begin_batch`].
     pub async fn begin_planned(db: &Db, plan: &[LoadSpec]) -> Result<WriteTx, StoreError> {
         let Some(first) = plan.first() else {
             return WriteTx::begin_batch(db, &[], &[]).await;
@@ -100,12 +102,13 @@ impl WriteTx {
         if db.backend() == Backend::Sqlite {
             return begin_planned_sqlite(db, prefetch).await;
         }
+        let known = carried_for(db, prefetch.game_id);
         let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
         let link = tx.link();
         let mut sql = link.sql();
-        sql.push(&prefetch.call());
+        sql.push(&prefetch.call_since(known.as_deref()));
         let (rows, _) = link.run(sql).await?;
-        tx.mirror = Some(prefetched(first.game_id, &rows)?);
+        tx.mirror = Some(prefetched(first.game_id, known, &rows)?);
         Ok(tx)
     }
 
@@ -119,7 +122,7 @@ impl WriteTx {
     /// Returns `Err` if this batch is not known to have committed (`at_commit` was not
     /// called); otherwise the next batch, or why it could not begin.
     pub async fn commit_then_plan(
-        self,
+        mut self,
         plan: &[LoadSpec],
         at_commit: impl FnOnce(Result<Vec<Vec<i64>>, StoreError>),
     ) -> Result<Result<WriteTx, StoreError>, StoreError> {
@@ -128,11 +131,17 @@ impl WriteTx {
             at_commit(Ok(self.commit_batch().await?));
             return Ok(WriteTx::begin_planned(&db, plan).await);
         };
+        // This batch's picture, as its writes leave it, for the next one to begin on.
+        let known = self
+            .mirror
+            .take()
+            .and_then(|m| m.carry())
+            .filter(|m| m.game_id() == first.game_id);
         let mut next = Sql::new(Backend::Postgres);
-        next.push(&Prefetch::of(first.game_id, plan).call());
+        next.push(&Prefetch::of(first.game_id, plan).call_since(known.as_deref()));
         let begun = self.commit_and_begin(next, at_commit).await?;
         Ok(begun.and_then(|(mut tx, rows)| {
-            tx.mirror = Some(prefetched(first.game_id, &rows)?);
+            tx.mirror = Some(prefetched(first.game_id, known, &rows)?);
             Ok(tx)
         }))
     }
@@ -241,7 +250,7 @@ async fn begin_planned_sqlite(db: &Db, prefetch: Prefetch) -> Result<WriteTx, St
         .take_carried()
         .filter(|c| c.mirror.game_id() == prefetch.game_id);
     let (conn, known) = match carried {
-        Some(c) => (Some(c.conn), Some(c.mirror)),
+        Some(c) => (c.conn, Some(c.mirror)),
         None => (None, None),
     };
     let mut tx = WriteTx::begin_lazy_on(db, Locks::default(), conn).await?;
@@ -436,13 +445,36 @@ impl Prefetch {
         }
     }
 
-    /// `SELECT * FROM ex_prefetch(...);` (PostgreSQL).
-    fn call(&self) -> String {
+    /// `SELECT * FROM ex_prefetch_since(...);` (PostgreSQL, migration 0018): all of this
+    /// prefetch's locks, and its reads, or only those `known` (the last batch's mirror,
+    /// carried) leaves if nobody else has committed since that batch's snapshot.
+    fn call_since(&self, known: Option<&Mirror>) -> String {
+        let delta = known.map(|m| self.without(m));
+        let since = known.and_then(|m| m.pg_since.as_ref());
+        let (snapshot, xid) = match since {
+            // A snapshot's text is digits and colons (`xmin:xmax:xip,...`).
+            Some((s, xid))
+                if s.bytes()
+                    .all(|b| b.is_ascii_digit() || b == b':' || b == b',') =>
+            {
+                (format!("'{s}'"), xid.to_string())
+            }
+            _ => ("NULL".to_string(), "NULL".to_string()),
+        };
+        format!(
+            "SELECT * FROM ex_prefetch_since({snapshot}, {xid}, {}, {}, {}, {});",
+            self.game_id,
+            self.lists(),
+            delta.as_ref().unwrap_or(self).lists(),
+            self.new_orders,
+        )
+    }
+
+    /// The accounts, books, orders and the five arrays of the crossing reads, as literals.
+    fn lists(&self) -> String {
         let ints = |v: &[i64]| int_array(v.iter().map(|&x| Some(x)));
         let reads = &self.reads;
-        format!(
-            "SELECT * FROM ex_prefetch({}, {}, {}, {}, {}, {}, {}, {}, {}, {});",
-            self.game_id,
+        [
             ints(&self.accounts),
             ints(&self.books),
             ints(&self.orders),
@@ -451,8 +483,8 @@ impl Prefetch {
             text_array(reads.iter().map(|r| r.side)),
             int_array(reads.iter().map(|r| Some(r.worst))),
             int_array(reads.iter().map(|r| Some(r.limit))),
-            self.new_orders,
-        )
+        ]
+        .join(", ")
     }
 
     /// The same reads on SQLite, where the write lock is already held: one statement giving
@@ -636,14 +668,43 @@ fn prefetch_slots(reads: usize) -> usize {
     reads.max(1).next_power_of_two()
 }
 
-/// A planned batch's picture of what it locked, from the rows of its `ex_prefetch` (rows of
-/// one column are the trip's other statements').
-fn prefetched(game_id: i64, rows: &[AnyRow]) -> Result<Box<Mirror>, StoreError> {
+/// The last planned batch's mirror, if it was for `game_id` (see [`super::tx::Carried`]).
+fn carried_for(db: &Db, game_id: i64) -> Option<Box<Mirror>> {
+    db.writers()
+        .take_carried()
+        .map(|c| c.mirror)
+        .filter(|m| m.game_id() == game_id)
+}
+
+/// A planned batch's picture of what it locked, from the rows of its `ex_prefetch_since`
+/// (rows of one column are the trip's other statements'): `known`, the last batch's, with
+/// the rows it did not know, if nobody else has written since; else the rows alone.
+fn prefetched(
+    game_id: i64,
+    known: Option<Box<Mirror>>,
+    rows: &[AnyRow],
+) -> Result<Box<Mirror>, StoreError> {
     let mut kinds = Vec::with_capacity(rows.len());
+    let mut since = None;
+    let mut quiet = false;
     for row in rows.iter().filter(|r| r.columns().len() > 1) {
-        kinds.push((row.try_get::<i64, _>("k")?, row));
+        match row.try_get::<i64, _>("k")? {
+            9 => {
+                quiet = row.num(1)? == 1;
+                since = Some((row.word(1)?, row.num(2)?));
+            }
+            k => kinds.push((k, row)),
+        }
     }
-    Ok(Box::new(Mirror::from_rows(game_id, kinds)?))
+    let mut fresh = Mirror::from_rows(game_id, kinds)?;
+    fresh.pg_since = Some(since.ok_or_else(|| corrupt("prefetch", "no snapshot row"))?);
+    Ok(match known {
+        Some(mut m) if quiet => {
+            m.absorb(fresh);
+            m
+        }
+        _ => Box::new(fresh),
+    })
 }
 
 /// The same from the row of a SQLite prefetch (the last row of the trip).
@@ -1178,5 +1239,27 @@ mod tests {
         assert_eq!(p.reads.len(), 1);
         assert_eq!((p.reads[0].book, p.reads[0].side), (Some(2), "sell"));
         assert!(p.accounts.is_empty() && p.books.is_empty());
+    }
+
+    #[test]
+    fn a_postgres_prefetch_names_the_last_snapshot_and_only_a_well_formed_one() {
+        let plan = [place(5, 2, Side::Sell, 101)];
+        let p = Prefetch::of(1, &plan);
+        let fresh = p.call_since(None);
+        assert!(
+            fresh.starts_with("SELECT * FROM ex_prefetch_since(NULL, NULL, 1, '{5}'::int8[]"),
+            "{fresh}"
+        );
+        let mut known = Mirror::from_rows(1, std::iter::empty::<(i64, &JsonFields)>()).unwrap();
+        known.pg_since = Some(("700:705:701,703".into(), 699));
+        let since = p.call_since(Some(&known));
+        assert!(
+            since.starts_with("SELECT * FROM ex_prefetch_since('700:705:701,703', 699, 1,"),
+            "{since}"
+        );
+        known.pg_since = Some(("1:2:'); DROP TABLE x; --".into(), 699));
+        assert!(p
+            .call_since(Some(&known))
+            .contains("ex_prefetch_since(NULL, NULL,"));
     }
 }

@@ -19,11 +19,13 @@
 //! dividend lands; the rules already live with that, as a lone order reads the account before
 //! it writes too, and every balance moves by deltas, so the ledger stays exact.
 //!
-//! On SQLite a committed batch's mirror can serve the next batch too ([`Mirror::carry`],
-//! [`super::tx::Carried`]): nobody else could write while the batch held the write lock, so
-//! the mirror is exact at its commit, and stays so until another connection commits, which
-//! the connection's `PRAGMA data_version` tells. The next batch then reads only what the
-//! mirror does not know and takes it in ([`Mirror::absorb`]).
+//! A committed batch's mirror can serve the next batch too ([`Mirror::carry`],
+//! [`super::tx::Carried`]) while nobody else has committed since: on SQLite nobody else could
+//! write while the batch held the write lock, and the connection's `PRAGMA data_version`
+//! tells whether another connection has committed since; on PostgreSQL the next batch's
+//! `ex_prefetch_since` (migration 0018), once it holds its locks, asks whether any other
+//! transaction has committed since the last batch's snapshot. If not, the next batch reads
+//! only what the mirror does not know and takes it in ([`Mirror::absorb`]).
 //!
 //! No I/O here: the rows come in as [`Fields`] and the writes as [`BookWrite`]s.
 
@@ -184,6 +186,10 @@ pub(crate) struct Mirror {
     /// SQLite: the connection's `PRAGMA data_version` when the batch began (another
     /// connection's commit changes it, so an equal one later means nobody else wrote).
     pub(super) data_version: Option<i64>,
+    /// PostgreSQL: the snapshot the batch took after its locks, before its reads, and its
+    /// transaction id (`ex_prefetch_since`, migration 0018): the next batch asks whether
+    /// anybody else has committed since.
+    pub(super) pg_since: Option<(String, i64)>,
     /// Whether this batch began with what the one before it left ([`Mirror::carry`]).
     pub(crate) carried: bool,
     /// Reads answered from memory, and reads left to the database.
@@ -326,11 +332,14 @@ impl Mirror {
         Ok(m)
     }
 
-    /// What is left to carry to the next batch once this one has committed (SQLite, see
+    /// What is left to carry to the next batch once this one has committed (see
     /// [`super::tx::Carried`]): all it knows but the orders no longer open and the new orders'
-    /// ids, or nothing if it has grown too big or never learnt its `data_version`.
+    /// ids, or nothing if it has grown too big or has nothing to tell a later write by
+    /// (SQLite's `data_version`, PostgreSQL's snapshot).
     pub(super) fn carry(mut self: Box<Self>) -> Option<Box<Mirror>> {
-        self.data_version?;
+        if self.data_version.is_none() && self.pg_since.is_none() {
+            return None;
+        }
         self.orders.retain(|_, o| o.status == OrderStatus::Open);
         let queued: usize = self
             .queues
@@ -364,6 +373,7 @@ impl Mirror {
             ids,
             last_trade,
             data_version,
+            pg_since,
             ..
         } = fresh;
         self.game = game;
@@ -375,6 +385,7 @@ impl Mirror {
         self.ids = ids;
         self.last_trade = last_trade;
         self.data_version = data_version;
+        self.pg_since = pg_since;
         self.carried = true;
     }
 

@@ -63,11 +63,11 @@ pub(crate) struct Writers {
     permits: Arc<Semaphore>,
 }
 
-/// A committed planned batch's mirror and the connection it was read on (SQLite), kept for the
-/// next planned batch: while nobody else has written in between (the connection's
-/// `data_version` says so), the mirror still says what the database does.
+/// A committed planned batch's mirror, kept for the next planned batch: while nobody else has
+/// written in between, it still says what the database does. On SQLite with the connection it
+/// was read on, whose `data_version` tells; PostgreSQL asks by snapshot, on any connection.
 pub(crate) struct Carried {
-    pub(crate) conn: AnyConnection,
+    pub(crate) conn: Option<AnyConnection>,
     pub(crate) mirror: Box<Mirror>,
 }
 
@@ -121,16 +121,16 @@ impl Writers {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .replace(carried);
-        if let Some(old) = old {
-            self.keep(old.conn);
+        if let Some(conn) = old.and_then(|old| old.conn) {
+            self.keep(conn);
         }
     }
 
     /// Closes every kept connection; transactions still running keep theirs until they end.
     pub(crate) async fn close(&self) {
         self.permits.close();
-        if let Some(carried) = self.take_carried() {
-            self.keep(carried.conn);
+        if let Some(conn) = self.take_carried().and_then(|c| c.conn) {
+            self.keep(conn);
         }
         let idle = std::mem::take(
             &mut *self
@@ -508,8 +508,8 @@ impl WriteTx {
     }
 
     /// Marks the end of a transaction whose `COMMIT` was sent: releases the gate and wakes
-    /// followers. A planned batch on SQLite leaves its mirror and connection for the next one
-    /// ([`Carried`]).
+    /// followers. A planned batch leaves its mirror (on SQLite with its connection) for the
+    /// next one ([`Carried`]).
     fn committed(self) {
         let WriteTx {
             mut link,
@@ -520,9 +520,13 @@ impl WriteTx {
             ..
         } = self;
         let pool = link.db.pool().clone();
-        if let (Backend::Sqlite, false, Some(mirror)) = (backend, link.open, mirror) {
+        if let (false, Some(mirror)) = (link.open, mirror) {
             if let Some(mirror) = mirror.carry() {
-                if let Some(conn) = link.conn.take() {
+                let conn = match backend {
+                    Backend::Sqlite => link.conn.take(),
+                    Backend::Postgres => None,
+                };
+                if backend == Backend::Postgres || conn.is_some() {
                     link.db.writers().carry(Carried { conn, mirror });
                 }
             }
