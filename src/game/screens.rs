@@ -347,9 +347,16 @@ pub fn board(
     let layout = BoardLayout::for_caps(caps);
     // The board is the screen sent most often, so it spends no bytes on padding: a plain
     // title line and no rule (a full board stays under 1,000 bytes in ANSI).
+    // On a narrow screen the season's name goes before the exchange's, not its end.
+    let title = format!("NuggetNet Exchange: {game_name}");
+    let title = if title.chars().count() <= caps.line_width() {
+        title
+    } else {
+        game_name.to_string()
+    };
     let mut screen = Screen::new()
         .line_styled(&status.text(caps), Style::Emphasis)
-        .line_styled(&format!("NuggetNet Exchange: {game_name}"), Style::Title)
+        .line_styled(&title, Style::Title)
         .line_styled(&layout.header(), Style::Heading);
     let first_row = 3;
     if rows.is_empty() {
@@ -1092,6 +1099,32 @@ mod tests {
         assert_eq!(
             shown.lines().nth(g.prompt_row).map(|l| l.trim()),
             Some("Command:")
+        );
+    }
+
+    #[test]
+    fn a_long_season_name_keeps_its_end_on_a_narrow_board() {
+        let title = |c: &Caps| {
+            let shown = crate::terminal::testing::visible(
+                &board(&status(), "Season 1: Greed Is Good", &rows(), None, None, c)
+                    .0
+                    .render(c),
+                c,
+            );
+            shown
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .trim_end()
+                .to_string()
+        };
+        assert_eq!(
+            title(&Caps::for_charset(Charset::Ansi)),
+            "NuggetNet Exchange: Season 1: Greed Is Good"
+        );
+        assert_eq!(
+            title(&Caps::for_charset(Charset::Atascii)),
+            "Season 1: Greed Is Good"
         );
     }
 
