@@ -440,6 +440,43 @@ async fn door_in_season(
     (t, ex, game, dir, child, c)
 }
 
+/// From the board's prompt: B, the symbol SNL, up to the L)imit or M)arket question.
+fn buy_snl(c: &mut Caller) {
+    c.expect("Command:");
+    c.keys(b"b");
+    c.expect("Symbol:");
+    c.keys(b"SNL\r");
+    c.expect("L)imit or M)arket?");
+}
+
+/// Leaves an order form with ESC, then the door with G; the door exits cleanly.
+fn cancel_and_leave(c: &mut Caller, child: &mut std::process::Child) {
+    c.keys(b"\x1b");
+    c.expect("Order cancelled. Nothing was sent.");
+    leave(c, child);
+}
+
+/// From the board's prompt: G; the door exits cleanly.
+fn leave(c: &mut Caller, child: &mut std::process::Child) {
+    c.expect("Command:");
+    c.keys(b"g");
+    let status = wait_exit(child, WAIT);
+    assert!(status.success(), "{status:?}");
+}
+
+/// The door's player (DOOR32.SYS "gekko" on Synchronet) has no orders in `game`.
+async fn no_orders_reached_the_exchange(ex: &Exchange, game: i64) {
+    let player =
+        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "gekko")
+            .await
+            .unwrap();
+    let orders = ex.orders(game, player.id, false, 10).await.unwrap();
+    assert!(
+        orders.is_empty(),
+        "nothing reached the exchange: {orders:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
     // A Monday, 17:00 on the market clock: the after-hours session.
@@ -449,11 +486,7 @@ async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
         c.expect("Press RETURN");
         c.keys(b"\r");
         c.expect("AFTER HOURS");
-        c.expect("Command:");
-        c.keys(b"b");
-        c.expect("Symbol:");
-        c.keys(b"SNL\r");
-        c.expect("L)imit or M)arket?");
+        buy_snl(&mut c);
         // Refused before the shares and the ticket, and the form goes on.
         let before = c.received.lock().unwrap().len();
         c.keys(b"m");
@@ -462,12 +495,7 @@ async fn after_hours_the_order_form_says_at_once_that_only_limit_orders_go() {
         assert!(!seen.contains("Shares:"), "{seen}");
         c.keys(b"l");
         c.expect("Shares:");
-        c.keys(b"\x1b");
-        c.expect("Order cancelled. Nothing was sent.");
-        c.expect("Command:");
-        c.keys(b"g");
-        let status = wait_exit(&mut child, WAIT);
-        assert!(status.success(), "{status:?}");
+        cancel_and_leave(&mut c, &mut child);
     });
 }
 
@@ -479,11 +507,7 @@ async fn a_fractional_share_count_is_refused_and_asked_again() {
     tokio::task::block_in_place(|| {
         c.expect("Press RETURN");
         c.keys(b"\r");
-        c.expect("Command:");
-        c.keys(b"b");
-        c.expect("Symbol:");
-        c.keys(b"SNL\r");
-        c.expect("L)imit or M)arket?");
+        buy_snl(&mut c);
         c.keys(b"l");
         c.expect("Shares:");
         // The point is echoed and refused with the field, not dropped to make 1105 shares;
@@ -491,27 +515,14 @@ async fn a_fractional_share_count_is_refused_and_asked_again() {
         c.keys(b"11.05x\r");
         c.expect("\"11.05\" is not a number of shares: whole shares only, like 100");
         c.expect("Shares:");
-        c.keys(b"\x1b");
-        c.expect("Order cancelled. Nothing was sent.");
-        c.expect("Command:");
-        c.keys(b"g");
-        let status = wait_exit(&mut child, WAIT);
-        assert!(status.success(), "{status:?}");
+        cancel_and_leave(&mut c, &mut child);
         let seen = String::from_utf8_lossy(&c.received.lock().unwrap()).into_owned();
         assert!(
             seen.contains("11.05\x07"),
             "the refused letter rang no bell"
         );
     });
-    let player =
-        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "gekko")
-            .await
-            .unwrap();
-    let orders = ex.orders(game, player.id, false, 10).await.unwrap();
-    assert!(
-        orders.is_empty(),
-        "nothing reached the exchange: {orders:?}"
-    );
+    no_orders_reached_the_exchange(&ex, game).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -529,18 +540,7 @@ async fn orders_outside_market_hours_are_refused_with_the_next_opening() {
         c.expect("No orders taken now: the market is closed; it opens Mon");
         let seen = String::from_utf8_lossy(&c.received.lock().unwrap()[before..]).into_owned();
         assert!(!seen.contains("Symbol:"), "{seen}");
-        c.expect("Command:");
-        c.keys(b"g");
-        let status = wait_exit(&mut child, WAIT);
-        assert!(status.success(), "{status:?}");
+        leave(&mut c, &mut child);
     });
-    let player =
-        nuggetnet::store::players::find_or_create(ex.db(), "Synchronet BBS for Linux", "gekko")
-            .await
-            .unwrap();
-    let orders = ex.orders(game, player.id, false, 10).await.unwrap();
-    assert!(
-        orders.is_empty(),
-        "nothing reached the exchange: {orders:?}"
-    );
+    no_orders_reached_the_exchange(&ex, game).await;
 }

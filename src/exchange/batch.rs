@@ -87,8 +87,8 @@ impl Batch {
         self.tx.as_ref().and_then(|tx| tx.mirror_counts())
     }
 
-    /// Whether this planned batch began with what the one before it had read (SQLite: nobody
-    /// else wrote in between, so its first trip read only what that did not know).
+    /// Whether this planned batch began with what the one before it had read (nobody else
+    /// wrote in between, so its first trip read only what that did not know).
     pub fn began_on_last_reads(&self) -> bool {
         self.tx.as_ref().is_some_and(|tx| tx.mirror_carried())
     }

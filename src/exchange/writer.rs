@@ -104,7 +104,7 @@ pub struct WriterStats {
     /// (see [`super::Batch::begin_planned`]).
     pub memory_reads: u64,
     pub database_reads: u64,
-    /// Batches begun on what the batch before them had read (SQLite, when nobody else wrote
+    /// Batches begun on what the batch before them had read (when nobody else wrote
     /// in between; see [`super::Batch::began_on_last_reads`]).
     pub carried: u64,
 }

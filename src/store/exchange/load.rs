@@ -21,7 +21,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::mirror::Mirror;
+use super::mirror::{Mirror, Stamp};
 use super::sql::{int_array, json_list, literal, text_array, Sql};
 use super::{corrupt, BookState, IdHint, Locks, RestingRow, WriteTx};
 use crate::exchange::model::{
@@ -102,7 +102,7 @@ impl WriteTx {
         if db.backend() == Backend::Sqlite {
             return begin_planned_sqlite(db, prefetch).await;
         }
-        let known = carried_for(db, prefetch.game_id);
+        let known = carried_for(db, prefetch.game_id).map(|c| c.mirror);
         let mut tx = WriteTx::begin_lazy(db, Locks::default()).await?;
         let link = tx.link();
         let mut sql = link.sql();
@@ -152,7 +152,7 @@ impl WriteTx {
         self.mirror.as_ref().map(|m| (m.answered, m.declined))
     }
 
-    /// Whether this planned batch's mirror is the last one's, carried over (SQLite).
+    /// Whether this planned batch's mirror is the last one's, carried over.
     pub fn mirror_carried(&self) -> bool {
         self.mirror.as_ref().is_some_and(|m| m.carried)
     }
@@ -245,11 +245,7 @@ impl WriteTx {
 /// is still exact and takes in the new rows. Changed, a second trip (still under the write
 /// lock) reads everything.
 async fn begin_planned_sqlite(db: &Db, prefetch: Prefetch) -> Result<WriteTx, StoreError> {
-    let carried = db
-        .writers()
-        .take_carried()
-        .filter(|c| c.mirror.game_id() == prefetch.game_id);
-    let (conn, known) = match carried {
+    let (conn, known) = match carried_for(db, prefetch.game_id) {
         Some(c) => (c.conn, Some(c.mirror)),
         None => (None, None),
     };
@@ -262,7 +258,7 @@ async fn begin_planned_sqlite(db: &Db, prefetch: Prefetch) -> Result<WriteTx, St
     let (rows, _) = link.run(sql).await?;
     let fresh = prefetched_sqlite(first, &rows)?;
     let mirror = match known {
-        Some(mut m) if link.carried && m.data_version == fresh.data_version => {
+        Some(mut m) if link.carried && m.stamp == fresh.stamp => {
             m.absorb(*fresh);
             m
         }
@@ -449,23 +445,22 @@ impl Prefetch {
     /// prefetch's locks, and its reads, or only those `known` (the last batch's mirror,
     /// carried) leaves if nobody else has committed since that batch's snapshot.
     fn call_since(&self, known: Option<&Mirror>) -> String {
-        let delta = known.map(|m| self.without(m));
-        let since = known.and_then(|m| m.pg_since.as_ref());
-        let (snapshot, xid) = match since {
+        // The lists left are read only with a snapshot to ask about; without one, NULLs.
+        let (since, left) = match known.map(|m| (m, m.stamp.as_ref())) {
             // A snapshot's text is digits and colons (`xmin:xmax:xip,...`).
-            Some((s, xid))
-                if s.bytes()
+            Some((m, Some(Stamp::Snapshot { snapshot, xid })))
+                if snapshot
+                    .bytes()
                     .all(|b| b.is_ascii_digit() || b == b':' || b == b',') =>
             {
-                (format!("'{s}'"), xid.to_string())
+                (format!("'{snapshot}', {xid}"), self.without(m).lists())
             }
-            _ => ("NULL".to_string(), "NULL".to_string()),
+            _ => ("NULL, NULL".to_string(), ["NULL"; 8].join(", ")),
         };
         format!(
-            "SELECT * FROM ex_prefetch_since({snapshot}, {xid}, {}, {}, {}, {});",
+            "SELECT * FROM ex_prefetch_since({since}, {}, {}, {left}, {});",
             self.game_id,
             self.lists(),
-            delta.as_ref().unwrap_or(self).lists(),
             self.new_orders,
         )
     }
@@ -668,12 +663,11 @@ fn prefetch_slots(reads: usize) -> usize {
     reads.max(1).next_power_of_two()
 }
 
-/// The last planned batch's mirror, if it was for `game_id` (see [`super::tx::Carried`]).
-fn carried_for(db: &Db, game_id: i64) -> Option<Box<Mirror>> {
+/// What the last planned batch left ([`super::tx::Carried`]), if it was for `game_id`.
+fn carried_for(db: &Db, game_id: i64) -> Option<super::tx::Carried> {
     db.writers()
         .take_carried()
-        .map(|c| c.mirror)
-        .filter(|m| m.game_id() == game_id)
+        .filter(|c| c.mirror.game_id() == game_id)
 }
 
 /// A planned batch's picture of what it locked, from the rows of its `ex_prefetch_since`
@@ -691,13 +685,16 @@ fn prefetched(
         match row.try_get::<i64, _>("k")? {
             9 => {
                 quiet = row.num(1)? == 1;
-                since = Some((row.word(1)?, row.num(2)?));
+                since = Some(Stamp::Snapshot {
+                    snapshot: row.word(1)?,
+                    xid: row.num(2)?,
+                });
             }
             k => kinds.push((k, row)),
         }
     }
     let mut fresh = Mirror::from_rows(game_id, kinds)?;
-    fresh.pg_since = Some(since.ok_or_else(|| corrupt("prefetch", "no snapshot row"))?);
+    fresh.stamp = Some(since.ok_or_else(|| corrupt("prefetch", "no snapshot row"))?);
     Ok(match known {
         Some(mut m) if quiet => {
             m.absorb(fresh);
@@ -717,7 +714,7 @@ fn prefetched_sqlite(prefetch: &Prefetch, rows: &[AnyRow]) -> Result<Box<Mirror>
     let read = prefetch.sqlite_rows(row)?;
     let mut mirror = Mirror::from_rows(prefetch.game_id, read.rows.iter().map(|(k, f)| (*k, f)))?;
     mirror.last_trade = Some(read.last_trade);
-    mirror.data_version = Some(read.data_version);
+    mirror.stamp = Some(Stamp::DataVersion(read.data_version));
     Ok(Box::new(mirror))
 }
 
@@ -1120,6 +1117,17 @@ mod tests {
         }
     }
 
+    /// One crossing read: book, order, side, worst price and limit.
+    type Read = (Option<i64>, Option<i64>, &'static str, i64, i64);
+
+    /// A prefetch's crossing reads.
+    fn reads_of(p: &Prefetch) -> Vec<Read> {
+        p.reads
+            .iter()
+            .map(|r| (r.book, r.order, r.side, r.worst, r.limit))
+            .collect()
+    }
+
     fn sqlite_text(plan: &[LoadSpec]) -> String {
         let mut sql = Sql::new(Backend::Sqlite);
         Prefetch::of(1, plan).sqlite(&mut sql).unwrap();
@@ -1138,17 +1146,12 @@ mod tests {
             ],
         );
         assert_eq!(
-            (p.accounts, p.books, p.orders),
+            (p.accounts.clone(), p.books.clone(), p.orders.clone()),
             (vec![5, 6], vec![2], vec![40])
         );
         assert_eq!(p.new_orders, 3);
-        let reads: Vec<_> = p
-            .reads
-            .iter()
-            .map(|r| (r.book, r.order, r.side, r.worst, r.limit))
-            .collect();
         assert_eq!(
-            reads,
+            reads_of(&p),
             [
                 (Some(2), None, "buy", 97, 8),
                 (Some(2), None, "sell", 104, 8),
@@ -1218,17 +1221,12 @@ mod tests {
         // Account 6 (never read), book 3 and order 77 are read; the asks of book 2 to 104 are
         // known, and so are the asks to 100 opposite bid 40; order 77's side is not.
         assert_eq!(
-            (p.accounts, p.books, p.orders),
+            (p.accounts.clone(), p.books.clone(), p.orders.clone()),
             (vec![6], vec![3], vec![77])
         );
         assert_eq!(p.new_orders, 2);
-        let reads: Vec<_> = p
-            .reads
-            .iter()
-            .map(|r| (r.book, r.order, r.side, r.worst, r.limit))
-            .collect();
         assert_eq!(
-            reads,
+            reads_of(&p),
             [
                 (Some(3), None, "sell", 101, 8),
                 (None, Some(77), "opposite", 100, 4),
@@ -1251,13 +1249,19 @@ mod tests {
             "{fresh}"
         );
         let mut known = Mirror::from_rows(1, std::iter::empty::<(i64, &JsonFields)>()).unwrap();
-        known.pg_since = Some(("700:705:701,703".into(), 699));
+        known.stamp = Some(Stamp::Snapshot {
+            snapshot: "700:705:701,703".into(),
+            xid: 699,
+        });
         let since = p.call_since(Some(&known));
         assert!(
             since.starts_with("SELECT * FROM ex_prefetch_since('700:705:701,703', 699, 1,"),
             "{since}"
         );
-        known.pg_since = Some(("1:2:'); DROP TABLE x; --".into(), 699));
+        known.stamp = Some(Stamp::Snapshot {
+            snapshot: "1:2:'); DROP TABLE x; --".into(),
+            xid: 699,
+        });
         assert!(p
             .call_since(Some(&known))
             .contains("ex_prefetch_since(NULL, NULL,"));

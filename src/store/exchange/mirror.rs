@@ -183,18 +183,24 @@ pub(crate) struct Mirror {
     /// ones, see [`IdHint::trade_base`]). `None` on PostgreSQL, whose trade ids are
     /// placeholders until written.
     pub(super) last_trade: Option<i64>,
-    /// SQLite: the connection's `PRAGMA data_version` when the batch began (another
-    /// connection's commit changes it, so an equal one later means nobody else wrote).
-    pub(super) data_version: Option<i64>,
-    /// PostgreSQL: the snapshot the batch took after its locks, before its reads, and its
-    /// transaction id (`ex_prefetch_since`, migration 0018): the next batch asks whether
-    /// anybody else has committed since.
-    pub(super) pg_since: Option<(String, i64)>,
+    /// What tells a later batch whether anybody else has written since this one began.
+    pub(super) stamp: Option<Stamp>,
     /// Whether this batch began with what the one before it left ([`Mirror::carry`]).
     pub(crate) carried: bool,
     /// Reads answered from memory, and reads left to the database.
     pub(crate) answered: u64,
     pub(crate) declined: u64,
+}
+
+/// When a batch began, as the next batch can ask whether anybody else has written since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Stamp {
+    /// SQLite: the connection's `PRAGMA data_version` (another connection's commit changes
+    /// it, so an equal one later on the same connection means nobody else wrote).
+    DataVersion(i64),
+    /// PostgreSQL: the snapshot the batch took after its locks, before its reads, and its
+    /// transaction id (`ex_prefetch_since`, migration 0018, asks about them).
+    Snapshot { snapshot: String, xid: i64 },
 }
 
 /// The most a mirror carried from one batch to the next may hold: open orders, accounts and
@@ -337,9 +343,7 @@ impl Mirror {
     /// ids, or nothing if it has grown too big or has nothing to tell a later write by
     /// (SQLite's `data_version`, PostgreSQL's snapshot).
     pub(super) fn carry(mut self: Box<Self>) -> Option<Box<Mirror>> {
-        if self.data_version.is_none() && self.pg_since.is_none() {
-            return None;
-        }
+        self.stamp.as_ref()?;
         self.orders.retain(|_, o| o.status == OrderStatus::Open);
         let queued: usize = self
             .queues
@@ -361,7 +365,7 @@ impl Mirror {
 
     /// Takes in what a batch read on top of a carried mirror (`fresh`, read in the same
     /// snapshot): its rows replace what was carried for the same game, account, book, order
-    /// and book side, and its ids and `data_version` are the batch's.
+    /// and book side, and its ids and stamp are the batch's.
     pub(super) fn absorb(&mut self, fresh: Mirror) {
         let Mirror {
             game,
@@ -372,8 +376,7 @@ impl Mirror {
             queues,
             ids,
             last_trade,
-            data_version,
-            pg_since,
+            stamp,
             ..
         } = fresh;
         self.game = game;
@@ -384,8 +387,7 @@ impl Mirror {
         self.queues.extend(queues);
         self.ids = ids;
         self.last_trade = last_trade;
-        self.data_version = data_version;
-        self.pg_since = pg_since;
+        self.stamp = stamp;
         self.carried = true;
     }
 
@@ -913,7 +915,7 @@ mod tests {
     fn a_carried_mirror_keeps_what_is_still_open_and_forgets_the_batch() {
         let mut m = Mirror {
             game_id: 1,
-            data_version: Some(3),
+            stamp: Some(Stamp::DataVersion(3)),
             last_trade: Some(9),
             answered: 4,
             ..Mirror::default()
@@ -935,9 +937,9 @@ mod tests {
         assert!(c.order(71).is_none(), "the filled one goes");
         assert!(c.ids.is_empty() && c.last_trade.is_none() && c.answered == 0);
         assert!(c.answers(5, Side::Sell, 100, 5));
-        // Nothing is carried without the data_version to check it by, or once too big.
+        // Nothing is carried without a stamp to check it by, or once too big.
         let mut blind = m.clone();
-        blind.data_version = None;
+        blind.stamp = None;
         assert!(Box::new(blind).carry().is_none());
         let mut big = m;
         for a in 0..=CARRY_ACCOUNTS as i64 {

@@ -57,8 +57,8 @@ const LOCK_CLASS_ACCOUNT: i32 = 0x4E58_0002;
 /// The connections of one [`Db`]'s write transactions, at most `limit` at a time.
 pub(crate) struct Writers {
     idle: Mutex<Vec<AnyConnection>>,
-    /// SQLite: the last committed planned batch's connection and mirror, for the next planned
-    /// batch (see [`WriteTx::begin_planned`]).
+    /// The last committed planned batch's mirror (and on SQLite its connection), for the
+    /// next planned batch (see [`WriteTx::begin_planned`]).
     carried: Mutex<Option<Carried>>,
     permits: Arc<Semaphore>,
 }
@@ -521,14 +521,16 @@ impl WriteTx {
         } = self;
         let pool = link.db.pool().clone();
         if let (false, Some(mirror)) = (link.open, mirror) {
-            if let Some(mirror) = mirror.carry() {
-                let conn = match backend {
-                    Backend::Sqlite => link.conn.take(),
-                    Backend::Postgres => None,
-                };
-                if backend == Backend::Postgres || conn.is_some() {
-                    link.db.writers().carry(Carried { conn, mirror });
-                }
+            let carried = mirror.carry().and_then(|mirror| match backend {
+                // The data_version it is stamped with is this connection's.
+                Backend::Sqlite => link.conn.take().map(|conn| Carried {
+                    conn: Some(conn),
+                    mirror,
+                }),
+                Backend::Postgres => Some(Carried { conn: None, mirror }),
+            });
+            if let Some(carried) = carried {
+                link.db.writers().carry(carried);
             }
         }
         drop(link);
